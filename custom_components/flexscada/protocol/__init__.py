@@ -1,0 +1,86 @@
+"""The FlexSCADA Q5 cloud-sync protocol, free of Home Assistant: crypto, packets, config, decoding.
+
+See docs/protocol.md. The spec's open questions are answered in `readings`, in one place.
+"""
+
+from __future__ import annotations
+
+from . import readings
+from .config import (
+    MAX_CONFIG_BYTES,
+    Channel,
+    DeviceConfig,
+    Field,
+    FieldKind,
+    Layout,
+    compile_layout,
+    parse_config,
+)
+from .crypto import key_from_hex, key_from_passphrase, seal, unseal
+from .decoder import DecodedRows, decode_rows
+from .errors import (
+    BadConfigError,
+    BadLengthError,
+    BadReplyError,
+    IntegrityError,
+    InvalidKeyError,
+    LayoutMismatchError,
+    Q5ProtocolError,
+    TruncatedPacketError,
+)
+from .packets import (
+    MAX_CONFIG_PACKET_BYTES,
+    MAX_MEASUREMENT_PACKET_BYTES,
+    MEASUREMENT_META_SIZE,
+    MeasurementMeta,
+    MeasurementPacket,
+    build_config_packet,
+    build_measurement_packet,
+    encode_payload,
+    open_config_packet,
+    open_measurement_packet,
+    peek_uid,
+)
+from .reply import Command, build_reply, command_id, open_reply, reply_json
+
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_PACKET_BYTES",
+    "MAX_MEASUREMENT_PACKET_BYTES",
+    "MEASUREMENT_META_SIZE",
+    "BadConfigError",
+    "BadLengthError",
+    "BadReplyError",
+    "Channel",
+    "Command",
+    "DecodedRows",
+    "DeviceConfig",
+    "Field",
+    "FieldKind",
+    "IntegrityError",
+    "InvalidKeyError",
+    "Layout",
+    "LayoutMismatchError",
+    "MeasurementMeta",
+    "MeasurementPacket",
+    "Q5ProtocolError",
+    "TruncatedPacketError",
+    "build_config_packet",
+    "build_measurement_packet",
+    "build_reply",
+    "command_id",
+    "compile_layout",
+    "decode_rows",
+    "encode_payload",
+    "key_from_hex",
+    "key_from_passphrase",
+    "open_config_packet",
+    "open_measurement_packet",
+    "open_reply",
+    "parse_config",
+    "peek_uid",
+    "readings",
+    "reply_json",
+    "seal",
+    "unseal",
+]

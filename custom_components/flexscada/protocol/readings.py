@@ -1,0 +1,168 @@
+"""Every reading of the Q5 protocol that the spec leaves open, named, in one place.
+
+Each item says where it comes from: (a) stated by the spec, (b) seen in FlexSCADA's own public
+code, (c) our decision. Only the (c) items are guesses; if a real device disagrees, the change
+belongs here and nowhere else. docs/protocol.md lists them for readers who do not read code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+import struct
+from typing import Final
+
+# --- Framing -------------------------------------------------------------------------------------
+
+#: (c) Every integer and float32 on the wire is little-endian (the Q5 is an ARM MCU).
+BYTE_ORDER: Final = "little"
+U32: Final = struct.Struct("<I")
+F32: Final = struct.Struct("<f")
+
+#: (a) AES_HEADER: uint32 payloadLength, then a 32-byte SHA-256 digest (its last 16 bytes: the IV).
+AES_HEADER: Final = struct.Struct("<I32s")
+AES_HEADER_SIZE: Final = AES_HEADER.size
+AES_BLOCK: Final = 16
+
+#: (a) The clear uint32 uid that precedes the AES_HEADER of a measurement upload.
+UID_SIZE: Final = U32.size
+
+#: (a)+(c) The seven uint32 meta fields (flags, fw_version, cfg_version, measurementCount,
+#: measurementSize, epoch, lastCmdIdAck). The digest covers AES_HEADER + payloadLength bytes, so we
+#: read them as the first 28 bytes of the *encrypted* region, not as clear text.
+MEASUREMENT_META: Final = struct.Struct("<7I")
+
+#: (a) One queued measurement starts with a uint32 unix timestamp.
+TIMESTAMP_SIZE: Final = U32.size
+
+#: (a) Padding we write: NUL bytes up to a multiple of 16 (the spec allows NULs or spaces).
+PAD_BYTE: Final = b"\x00"
+
+#: (c) Padding we strip from a decrypted JSON text before parsing: NULs and JSON whitespace.
+JSON_PADDING: Final = b"\x00 \t\r\n"
+
+#: (c) Bytes tolerated after the last cipher block: none, an HTTP body is exactly one packet.
+MAX_TRAILING_BYTES: Final = 0
+
+#: (a) The key is sha256(passphrase + this suffix).
+PASSPHRASE_SUFFIX: Final = "FlexsQ5!"  # noqa: S105  (public, from the spec; not a secret)
+
+
+def cipher_length(payload_length: int) -> int:
+    """Return how many encrypted bytes follow the AES_HEADER for a given payloadLength.
+
+    (a) says payloadLength is a multiple of 16. (c) If it is not, we round the ciphertext up to
+    whole blocks and the digest covers exactly payloadLength plaintext bytes. We always send
+    multiples of 16.
+    """
+    return payload_length + (-payload_length % AES_BLOCK)
+
+
+def measurement_row_stride(count: int, size: int, available: int) -> int | None:
+    """Return the bytes per queued measurement (timestamp included), or None if nothing fits.
+
+    (c) measurementSize counts the 4-byte timestamp. If count * size does not account for the
+    `available` decrypted bytes after the meta fields (they may be followed by fewer than 16
+    padding bytes) but count * (size + 4) does, the device did not count it. Ties go to the first.
+    """
+    for stride in (size, size + TIMESTAMP_SIZE):
+        if stride < TIMESTAMP_SIZE:
+            continue
+        spare = available - count * stride
+        if 0 <= spare < AES_BLOCK:
+            return stride
+    return None
+
+
+def extract_field(payload: int, offset: int, width: int) -> int:
+    """Return the `width` bits at bit `offset` of a payload read as one little-endian integer.
+
+    (c) LSB-first: bit 0 is the lowest bit of the first payload byte. A float32 is those 32 bits as
+    an IEEE-754 single. This is the reference; the vectorised decoder must agree with it.
+    """
+    return (payload >> offset) & ((1 << width) - 1)
+
+
+# --- The config walk ----------------------------------------------------------------------------
+
+#: (a) The order of the walk; plugins (and anything else) follow and are ignored.
+SECTIONS: Final = ("relays", "inputs", "ds18b20", "power_metrics", "mfeeds")
+
+#: (a) Metrics that occupy 1 bit, per section. Every other metric is a float32 (32 bits).
+BIT_METRICS: Final[Mapping[str, frozenset[str]]] = {
+    "relays": frozenset({"state", "fuse", "hvd", "lvd"}),
+    "inputs": frozenset({"state"}),
+    "ds18b20": frozenset(),
+    "power_metrics": frozenset(),
+    "mfeeds": frozenset({"state"}),
+}
+BIT_WIDTH: Final = 1
+FLOAT_WIDTH: Final = 32
+
+
+def metric_width(section: str, metric: str) -> int:
+    """Return the number of payload bits a logged metric occupies (1 or 32)."""
+    return BIT_WIDTH if metric in BIT_METRICS.get(section, frozenset()) else FLOAT_WIDTH
+
+
+#: (c) An input without an "enabled" key is enabled; "enabled": false contributes nothing (b).
+INPUT_ENABLED_DEFAULT: Final = True
+
+#: (b) An mfeed without a "logging" array logs by its type: 0 = BIT, 1001 = FLOAT.
+#: (c) "logging" wins when present; an mfeed with neither logging nor a type listed here is a
+#: BadConfigError, because guessing its width would silently shift every later field.
+MFEED_TYPE_METRICS: Final[Mapping[int, tuple[str, ...]]] = {0: ("state",), 1001: ("value",)}
+
+
+def array_channel_key(index: int) -> str:
+    """Return the channel key of an array-shaped section's entry: its 0-based index (c)."""
+    return str(index)
+
+
+def object_channel_order(keys: Iterable[str]) -> list[str] | None:
+    """Return an object-shaped section's keys in walk order, or None if one is not a number.
+
+    (b) keys are 1-based channel numbers walked in ascending numeric order; (c) a key that is not
+    a decimal number makes the order unknowable, so the config is rejected.
+    """
+    keys = list(keys)
+    if not all(key.isdecimal() and key.isascii() for key in keys):
+        return None
+    return sorted(keys, key=int)
+
+
+#: (c) A metric repeated within one channel's logging array occupies its bits again (the device
+#: walks its array as stored) but only its first occurrence becomes a field.
+DUPLICATE_METRIC_OCCUPIES_BITS: Final = True
+
+#: (c) Older firmware's power-metric names and the current names we take them to mean. The first
+#: two are plain renames; the last three (no statistic in the old name) are read as "inst".
+LEGACY_METRIC_NAMES: Final[Mapping[str, str]] = {
+    "apparant power": "apparent power",
+    "powerfactor": "power factor",
+    "real power": "power inst",
+    "voltage": "voltage inst",
+    "amperage": "amperage inst",
+}
+
+
+def canonical_metric(section: str, metric: str) -> str:
+    """Return the current name of a metric, mapping older firmware's power-metric names."""
+    if section == "power_metrics":
+        return LEGACY_METRIC_NAMES.get(metric, metric)
+    return metric
+
+
+# --- Replies ------------------------------------------------------------------------------------
+
+#: (a) The reply that asks the device to upload its config (sent with HTTP 409).
+GETCFG_KEY: Final = "Cmd"
+GETCFG_VALUE: Final = "getcfg"
+
+#: (a)+(c) The spec spells the command id "Id", the vendor's tools "id": we send both, same value,
+#: and (device side) read whichever is present, "Id" first.
+COMMAND_ID_KEYS: Final = ("Id", "id")
+
+
+def format_uid(uid: int) -> str:
+    """Return the uid as the device writes it in /Q5/cfg/<uid>: plain decimal (b)."""
+    return str(uid)
