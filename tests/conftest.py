@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from aiohttp.test_utils import TestClient
+from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 # Import our package before Home Assistant loads integrations: the harness ships its own
 # testing_config/custom_components, which would otherwise shadow ours ("Integration not found").
 import custom_components.flexscada  # noqa: F401
 
+from .common import make_entry
+
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load custom_components/flexscada in every test."""
+
+
+@pytest.fixture
+def config_entry() -> MockConfigEntry:
+    """Return the config entry of the example device."""
+    return make_entry()
+
+
+@pytest.fixture
+async def setup_entry(hass: HomeAssistant, config_entry: MockConfigEntry) -> MockConfigEntry:
+    """Set up the example device's entry."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry
+
+
+@pytest.fixture
+def client_factory(
+    hass_client_no_auth: ClientSessionGenerator,
+) -> Callable[[], Awaitable[TestClient]]:
+    """Return a factory for an HTTP client without Home Assistant login (as the device)."""
+    return hass_client_no_auth
+
+
+@pytest.fixture
+async def client(
+    setup_entry: MockConfigEntry, hass_client_no_auth: ClientSessionGenerator
+) -> TestClient:
+    """Return an HTTP client posting as the device, with the device's entry set up."""
+    return await hass_client_no_auth()

@@ -1,0 +1,85 @@
+"""Binary sensors: relay trips, dry-contact inputs, and whether the device is online."""
+
+from __future__ import annotations
+
+from typing import Any, override
+
+from homeassistant.components.binary_sensor import BinarySensorEntity
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import FlexscadaConfigEntry
+from .entity import Q5Entity, Q5MetricEntity
+from .entity_specs import RELAY_TRIP_METRICS, EntitySpec, SpecKind
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: FlexscadaConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the binary sensors of a Q5, now and whenever its config brings new ones."""
+    device = entry.runtime_data
+
+    @callback
+    def add_entities(specs: list[EntitySpec]) -> None:
+        async_add_entities(
+            Q5MetricBinarySensor(device, spec)
+            if spec.kind is SpecKind.METRIC
+            else Q5ConnectivityBinarySensor(device, spec)
+            for spec in specs
+        )
+
+    device.async_register_platform(Platform.BINARY_SENSOR, add_entities)
+
+
+class Q5MetricBinarySensor(Q5MetricEntity, BinarySensorEntity):
+    """A 1-bit metric: a relay's fuse/HVD/LVD trip, or a dry-contact input."""
+
+    @override
+    def _apply_spec(self, spec: EntitySpec) -> None:
+        """Show a relay trip as a problem; keep a dry contact's texts as attributes."""
+        super()._apply_spec(spec)
+        assert spec.field is not None
+        assert spec.channel is not None
+        self._attr_device_class = (
+            BinarySensorDeviceClass.PROBLEM
+            if spec.field.section == "relays" and spec.field.metric in RELAY_TRIP_METRICS
+            else None
+        )
+        attributes: dict[str, Any] = {}
+        if spec.channel.true_text:
+            attributes["true_text"] = spec.channel.true_text
+        if spec.channel.false_text:
+            attributes["false_text"] = spec.channel.false_text
+        self._attr_extra_state_attributes = attributes
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """Return the newest reading."""
+        value = self.reading
+        return None if value is None else bool(value)
+
+
+class Q5ConnectivityBinarySensor(Q5Entity, BinarySensorEntity):
+    """On while the device keeps uploading within its availability window."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Stay available: being offline is this entity's state, not its absence."""
+        return True
+
+    @property
+    @override
+    def is_on(self) -> bool:
+        """Return True while the device is online."""
+        return self.device.available

@@ -1,0 +1,468 @@
+"""The runtime of one Q5: its stored config, latest readings, availability and uploads.
+
+The views hand every upload of a configured uid to `Q5Device`; entities only read from it and
+subscribe to it. Everything the device told us (its config, the newest readings, when it last
+uploaded) is persisted, so entities exist with their last values straight after a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from http import HTTPStatus
+import math
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+
+from homeassistant.const import Platform
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .commands import CommandQueue, QueuedCommand, QueueFullError, StoredQueue
+from .const import (
+    CONF_AVAILABILITY_FACTOR,
+    CONF_CLOCK_SYNC,
+    CONF_CLOCK_SYNC_THRESHOLD,
+    CONF_COMMAND_EXPIRY,
+    DEFAULT_AVAILABILITY_FACTOR,
+    DEFAULT_CLOCK_SYNC,
+    DEFAULT_CLOCK_SYNC_THRESHOLD,
+    DEFAULT_COMMAND_EXPIRY,
+    DEFAULT_UPLOAD_INTERVAL,
+    DOMAIN,
+    INLINE_DECODE_LIMIT,
+    LOGGER,
+    MANUFACTURER,
+    MODEL,
+    STORE_SAVE_DELAY,
+)
+from .entity_specs import EntitySpec, build_entity_specs
+from .logs import ThrottledLogger
+from .protocol import (
+    DecodedRows,
+    DeviceConfig,
+    IntegrityError,
+    Layout,
+    LayoutMismatchError,
+    MeasurementMeta,
+    MeasurementPacket,
+    Q5ProtocolError,
+    build_reply,
+    compile_layout,
+    decode_rows,
+    open_config_packet,
+    open_measurement_packet,
+    parse_config,
+)
+
+if TYPE_CHECKING:
+    from . import FlexscadaConfigEntry
+
+STORAGE_VERSION = 1
+
+type Reading = float | bool
+
+
+class StoredDevice(TypedDict):
+    """What is persisted per device (`.storage/flexscada.<uid>`)."""
+
+    config: dict[str, Any] | None
+    values: dict[str, Reading | None]
+    latest_timestamp: int | None
+    last_upload: str | None
+    meta: dict[str, int] | None
+    rows_in_last_upload: int
+    rows_total: int
+    commands: StoredQueue | None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResponse:
+    """The HTTP answer to one upload: a status and an optional sealed reply body."""
+
+    status: HTTPStatus
+    body: bytes = b""
+
+
+class DeviceEntity(Protocol):
+    """What the device needs of a subscribed entity."""
+
+    @callback
+    def async_handle_device_update(self) -> None:
+        """Write the entity's state after new readings or a change of availability."""
+
+    @callback
+    def async_set_spec(self, spec: EntitySpec) -> None:
+        """Take a new spec after the device config changed (label, unit, ...)."""
+
+
+class Q5Device:
+    """One FlexSCADA Q5 known to Home Assistant."""
+
+    def __init__(self, hass: HomeAssistant, entry: FlexscadaConfigEntry, key: bytes) -> None:
+        """Initialize from the config entry and the device's AES key."""
+        self.hass = hass
+        self.entry = entry
+        self.uid = int(entry.unique_id or 0)
+        self.key = key
+        self.problems = ThrottledLogger()
+        self._store: Store[StoredDevice] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{self.uid}")
+        self.config: DeviceConfig | None = None
+        self.layout: Layout | None = None
+        self.specs: dict[str, EntitySpec] = build_entity_specs(self.uid, None, None)
+        self.values: dict[str, Reading] = {}
+        self.latest_timestamp: int | None = None
+        self.last_upload: datetime | None = None
+        self.last_meta: MeasurementMeta | None = None
+        self.clock_offset: int | None = None
+        self.rows_in_last_upload = 0
+        self.rows_total = 0
+        self.available = False
+        self._reported_offline = False
+        self._entities: dict[str, DeviceEntity] = {}
+        self._platform_adders: dict[Platform, Callable[[list[EntitySpec]], None]] = {}
+        self._unavailable_timer: CALLBACK_TYPE | None = None
+        self.commands = CommandQueue(self.uid)
+
+    # -- set-up and persistence ------------------------------------------------------------
+
+    async def async_load(self) -> None:
+        """Restore what the device last told us, before any upload arrives."""
+        stored = await self._store.async_load()
+        if stored is None:
+            return
+        if stored["config"] is not None:
+            try:
+                self._set_config(parse_config(stored["config"]))
+            except Q5ProtocolError as err:  # a config we accepted once should parse again
+                LOGGER.warning("Device %s: ignoring the stored config: %s", self.uid, err)
+        self.values = {
+            key: math.nan if value is None else value for key, value in stored["values"].items()
+        }
+        self.latest_timestamp = stored["latest_timestamp"]
+        self.rows_in_last_upload = stored["rows_in_last_upload"]
+        self.rows_total = stored["rows_total"]
+        self.commands = CommandQueue.from_stored(self.uid, stored["commands"])
+        if stored["meta"] is not None:
+            self.last_meta = MeasurementMeta(**stored["meta"])
+        if stored["last_upload"] is not None:
+            self.last_upload = dt_util.parse_datetime(stored["last_upload"])
+        self._update_availability()
+
+    def _stored_data(self) -> StoredDevice:
+        """Return the data to persist."""
+        return {
+            "config": dict(self.config.raw) if self.config is not None else None,
+            "values": {
+                key: None if isinstance(value, float) and not math.isfinite(value) else value
+                for key, value in self.values.items()
+            },
+            "latest_timestamp": self.latest_timestamp,
+            "last_upload": self.last_upload.isoformat() if self.last_upload else None,
+            "meta": asdict(self.last_meta) if self.last_meta is not None else None,
+            "rows_in_last_upload": self.rows_in_last_upload,
+            "rows_total": self.rows_total,
+            "commands": self.commands.as_stored(),
+        }
+
+    async def async_remove_store(self) -> None:
+        """Delete what is persisted for this device (the entry was removed)."""
+        await self._store.async_remove()
+
+    @callback
+    def async_shutdown(self) -> None:
+        """Stop timers and write pending data; the entry is unloading."""
+        if self._unavailable_timer is not None:
+            self._unavailable_timer()
+            self._unavailable_timer = None
+        self.hass.async_create_task(self._store.async_save(self._stored_data()))
+
+    # -- entities ---------------------------------------------------------------------------
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """Return the device registry entry shared by all this device's entities."""
+        return DeviceInfo(
+            identifiers={(DOMAIN, str(self.uid))},
+            name=self.name,
+            manufacturer=MANUFACTURER,
+            model=MODEL,
+            serial_number=str(self.uid),
+            sw_version=self.firmware_version,
+        )
+
+    @property
+    def name(self) -> str:
+        """Return the device's name from its config, else `Q5 <uid>`."""
+        if self.config is not None and self.config.name:
+            return self.config.name
+        return f"Q5 {self.uid}"
+
+    @property
+    def firmware_version(self) -> str | None:
+        """Return the firmware version the device last reported."""
+        return str(self.last_meta.fw_version) if self.last_meta is not None else None
+
+    @callback
+    def async_register_platform(
+        self, platform: Platform, add_entities: Callable[[list[EntitySpec]], None]
+    ) -> None:
+        """Let a platform add entities now and whenever the device config brings new ones."""
+        self._platform_adders[platform] = add_entities
+        add_entities([spec for spec in self.specs.values() if spec.platform is platform])
+
+    @callback
+    def async_subscribe(self, unique_id: str, entity: DeviceEntity) -> CALLBACK_TYPE:
+        """Send updates to an entity until the returned callback is called."""
+        self._entities[unique_id] = entity
+
+        @callback
+        def unsubscribe() -> None:
+            if self._entities.get(unique_id) is entity:
+                del self._entities[unique_id]
+
+        return unsubscribe
+
+    @callback
+    def async_remove_stale_entities(self) -> None:
+        """Remove registry entries of this device that its current config no longer has."""
+        registry = er.async_get(self.hass)
+        for entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
+            if entry.unique_id not in self.specs:
+                registry.async_remove(entry.entity_id)
+
+    @callback
+    def _async_sync_entities(self) -> None:
+        """Bring the entities in line with a new device config, without a reload."""
+        old_specs = self.specs
+        self.specs = build_entity_specs(self.uid, self.config, self.layout)
+        self.async_remove_stale_entities()
+        for platform, add_entities in self._platform_adders.items():
+            if new := [
+                spec
+                for spec in self.specs.values()
+                if spec.platform is platform and spec.unique_id not in old_specs
+            ]:
+                add_entities(new)
+        for unique_id, entity in list(self._entities.items()):
+            if (spec := self.specs.get(unique_id)) is not None:
+                entity.async_set_spec(spec)
+
+    @callback
+    def _async_notify_entities(self) -> None:
+        """Let every entity write its state."""
+        for entity in list(self._entities.values()):
+            entity.async_handle_device_update()
+
+    @callback
+    def _async_update_device_registry(self) -> None:
+        """Follow the device's name and firmware in the device registry."""
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device_by_identifier(
+            (DOMAIN, str(self.uid)), self.entry.entry_id
+        )
+        if device is None:
+            return
+        if device.name != self.name or device.sw_version != self.firmware_version:
+            registry.async_update_device(
+                device.id, name=self.name, sw_version=self.firmware_version
+            )
+
+    # -- availability -------------------------------------------------------------------------
+
+    @property
+    def availability_window(self) -> timedelta:
+        """Return how long the device stays online after an upload."""
+        interval = DEFAULT_UPLOAD_INTERVAL
+        if self.config is not None and self.config.upload_interval:
+            interval = self.config.upload_interval
+        factor = self.entry.options.get(CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR)
+        return timedelta(seconds=interval * factor)
+
+    @callback
+    def _update_availability(self) -> None:
+        """Derive availability from the last upload and schedule the moment it runs out."""
+        if self._unavailable_timer is not None:
+            self._unavailable_timer()
+            self._unavailable_timer = None
+        was_available = self.available
+        remaining = (
+            (self.last_upload + self.availability_window - dt_util.utcnow()).total_seconds()
+            if self.last_upload is not None
+            else 0.0
+        )
+        self.available = remaining > 0
+        if self.available:
+            self._unavailable_timer = async_call_later(
+                self.hass, remaining, self._async_availability_expired
+            )
+            if self._reported_offline:
+                self._reported_offline = False
+                LOGGER.info("Device %s is sending uploads again", self.uid)
+        elif was_available:
+            self._reported_offline = True
+            LOGGER.info(
+                "Device %s has not uploaded since %s; its entities are unavailable",
+                self.uid,
+                self.last_upload,
+            )
+
+    @callback
+    def _async_availability_expired(self, _now: datetime) -> None:
+        """Mark the device unavailable: no upload arrived in time."""
+        self._unavailable_timer = None
+        self._update_availability()
+        self._async_notify_entities()
+
+    # -- uploads --------------------------------------------------------------------------------
+
+    def _set_config(self, config: DeviceConfig) -> None:
+        """Adopt a device config and its compiled layout."""
+        layout = compile_layout(config)
+        self.config = config
+        self.layout = layout
+        self.specs = build_entity_specs(self.uid, config, layout)
+
+    async def async_handle_config(self, body: bytes) -> UploadResponse:
+        """Verify, validate and persist a config upload, then follow it with the entities."""
+        try:
+            config = await self._run(len(body), open_config_packet, self.key, body)
+            layout = compile_layout(config)
+        except IntegrityError:
+            self.problems.report(
+                "integrity", "Device %s: config upload failed the integrity check", self.uid
+            )
+            return UploadResponse(HTTPStatus.FORBIDDEN)
+        except Q5ProtocolError as err:
+            self.problems.report("config", "Device %s: rejected config upload: %s", self.uid, err)
+            return UploadResponse(HTTPStatus.BAD_REQUEST)
+        self.config, self.layout = config, layout
+        # Persist before acknowledging: the device only re-sends its config when asked.
+        await self._store.async_save(self._stored_data())
+        LOGGER.info("Device %s: stored config version %s", self.uid, config.version)
+        self._async_sync_entities()
+        self._async_update_device_registry()
+        self._async_notify_entities()
+        return UploadResponse(HTTPStatus.OK)
+
+    async def async_handle_measurement(self, body: bytes) -> UploadResponse:
+        """Decode a measurement upload and update the entities; 200 only once processed."""
+        try:
+            packet = await self._run(len(body), open_measurement_packet, self.key, body)
+        except IntegrityError:
+            self.problems.report(
+                "integrity",
+                "Device %s: upload failed the integrity check (wrong key or tampered)",
+                self.uid,
+            )
+            return UploadResponse(HTTPStatus.FORBIDDEN)
+        except Q5ProtocolError as err:
+            self.problems.report("malformed", "Device %s: malformed upload: %s", self.uid, err)
+            return UploadResponse(HTTPStatus.BAD_REQUEST)
+
+        meta = packet.meta
+        self._acknowledge_commands(meta.last_cmd_id_ack)
+        if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
+            LOGGER.info(
+                "Device %s: asking for its config (have version %s, device has %s)",
+                self.uid,
+                self.config.version if self.config is not None else None,
+                meta.cfg_version,
+            )
+            return UploadResponse(HTTPStatus.CONFLICT, build_reply(self.key, getcfg=True))
+
+        try:
+            rows = await self._run(len(body), decode_rows, self.layout, packet)
+        except LayoutMismatchError as err:
+            self.problems.report("layout", "Device %s: %s", self.uid, err)
+            return UploadResponse(HTTPStatus.BAD_REQUEST)
+
+        self._apply_measurements(packet, rows)
+        self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
+        self._async_update_device_registry()
+        self._update_availability()
+        self._async_notify_entities()
+        return UploadResponse(HTTPStatus.OK, self._reply_body())
+
+    async def _run[*Ts, R](self, size: int, func: Callable[[*Ts], R], *args: *Ts) -> R:
+        """Run protocol work on `size` bytes inline when small, in the executor when large."""
+        if size <= INLINE_DECODE_LIMIT:
+            return func(*args)
+        return await self.hass.async_add_executor_job(func, *args)
+
+    def _apply_measurements(self, packet: MeasurementPacket, rows: DecodedRows) -> None:
+        """Take the newest readings and the upload's meta fields."""
+        now = dt_util.utcnow()
+        self.last_upload = now
+        self.last_meta = packet.meta
+        self.clock_offset = packet.meta.epoch - int(now.timestamp())
+        self.rows_in_last_upload = len(rows)
+        self.rows_total += len(rows)
+        if not len(rows):
+            return
+        newest = int(rows.timestamps[-1])
+        # Live state only moves forward in device time: a replayed or late older upload is
+        # acknowledged (it was processed) but does not overwrite newer readings.
+        if self.latest_timestamp is not None and newest < self.latest_timestamp:
+            LOGGER.debug("Device %s: upload older than the shown readings", self.uid)
+            return
+        self.latest_timestamp = newest
+        self.values = rows.latest()
+
+    def _acknowledge_commands(self, ack: int) -> None:
+        """Drop what the device executed and what waited too long, and tell the entities."""
+        done = self.commands.acknowledge(ack)
+        max_age = self.entry.options.get(CONF_COMMAND_EXPIRY, DEFAULT_COMMAND_EXPIRY)
+        expired = self.commands.expire(dt_util.utcnow().timestamp(), max_age)
+        for command in expired:
+            LOGGER.warning(
+                "Device %s: dropped command %s %s (id %s): not acknowledged within %s s",
+                self.uid,
+                command.cmd,
+                command.params,
+                command.id,
+                max_age,
+            )
+        if done or expired:
+            self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
+            self._async_notify_entities()
+
+    async def async_queue_command(self, cmd: str, params: dict[str, Any]) -> QueuedCommand:
+        """Queue a command for the reply to the device's next upload, durably."""
+        try:
+            command = self.commands.add(cmd, params, dt_util.utcnow().timestamp())
+        except QueueFullError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="queue_full",
+                translation_placeholders={"device": self.name},
+            ) from err
+        # Saved before the action returns: a queued command survives a restart.
+        await self._store.async_save(self._stored_data())
+        LOGGER.debug("Device %s: queued %s %s as id %s", self.uid, cmd, params, command.id)
+        self._async_notify_entities()
+        return command
+
+    def _reply_body(self) -> bytes:
+        """Return the sealed reply to a processed upload; empty when there is nothing to say."""
+        sync_time: int | None = None
+        if (
+            self.entry.options.get(CONF_CLOCK_SYNC, DEFAULT_CLOCK_SYNC)
+            and self.clock_offset is not None
+            and abs(self.clock_offset)
+            > self.entry.options.get(CONF_CLOCK_SYNC_THRESHOLD, DEFAULT_CLOCK_SYNC_THRESHOLD)
+        ):
+            sync_time = int(dt_util.utcnow().timestamp())
+        commands = self.commands.to_send()
+        if sync_time is None and not commands:
+            return b""
+        return build_reply(self.key, time=sync_time, commands=commands)
+
+    def entity_values(self, keys: Iterable[str]) -> dict[str, Reading | None]:
+        """Return the current readings of some field keys (for diagnostics)."""
+        return {key: self.values.get(key) for key in keys}

@@ -1,0 +1,188 @@
+"""How a Q5 metric shows in Home Assistant: device class, unit and translated name.
+
+The device config says which metrics a channel logs (`avg`, `power factor`, ...) and, for analog
+inputs, a free-text unit typed by the installer ("Volts", "PSI", "Vrms"). This module turns both
+into Home Assistant's vocabulary in one table each, so a new spelling is a one-line change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.const import (
+    PERCENTAGE,
+    UnitOfApparentPower,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfFrequency,
+    UnitOfPower,
+    UnitOfPressure,
+    UnitOfTemperature,
+)
+
+from .protocol import Channel, Field
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A physical quantity: the device class (if Home Assistant has one) and its unit."""
+
+    device_class: SensorDeviceClass | None
+    unit: str | None
+
+
+VOLTAGE = Measure(SensorDeviceClass.VOLTAGE, UnitOfElectricPotential.VOLT)
+CURRENT = Measure(SensorDeviceClass.CURRENT, UnitOfElectricCurrent.AMPERE)
+POWER = Measure(SensorDeviceClass.POWER, UnitOfPower.WATT)
+APPARENT_POWER = Measure(SensorDeviceClass.APPARENT_POWER, UnitOfApparentPower.VOLT_AMPERE)
+POWER_FACTOR = Measure(SensorDeviceClass.POWER_FACTOR, None)
+FREQUENCY = Measure(SensorDeviceClass.FREQUENCY, UnitOfFrequency.HERTZ)
+TEMPERATURE = Measure(SensorDeviceClass.TEMPERATURE, UnitOfTemperature.CELSIUS)
+PERCENT = Measure(None, PERCENTAGE)
+UNITLESS = Measure(None, None)
+
+# Free-text units installers type for analog inputs, compared case-insensitively.
+_UNIT_TEXTS: dict[str, Measure] = {
+    **dict.fromkeys(("v", "volt", "volts", "vdc", "vrms", "vac"), VOLTAGE),
+    **dict.fromkeys(
+        ("mv", "millivolt", "millivolts"),
+        Measure(SensorDeviceClass.VOLTAGE, UnitOfElectricPotential.MILLIVOLT),
+    ),
+    **dict.fromkeys(("a", "amp", "amps", "ampere", "amperes", "arms"), CURRENT),
+    **dict.fromkeys(
+        ("ma", "milliamp", "milliamps"),
+        Measure(SensorDeviceClass.CURRENT, UnitOfElectricCurrent.MILLIAMPERE),
+    ),
+    **dict.fromkeys(("w", "watt", "watts"), POWER),
+    **dict.fromkeys(
+        ("kw", "kilowatt", "kilowatts"), Measure(SensorDeviceClass.POWER, UnitOfPower.KILO_WATT)
+    ),
+    **dict.fromkeys(("va",), APPARENT_POWER),
+    **dict.fromkeys(("hz", "hertz"), FREQUENCY),
+    **dict.fromkeys(("°c", "c", "degc", "celsius"), TEMPERATURE),
+    **dict.fromkeys(
+        ("°f", "f", "degf", "fahrenheit"),
+        Measure(SensorDeviceClass.TEMPERATURE, UnitOfTemperature.FAHRENHEIT),
+    ),
+    **dict.fromkeys(("%", "percent"), PERCENT),
+    **dict.fromkeys(("psi",), Measure(SensorDeviceClass.PRESSURE, UnitOfPressure.PSI)),
+    **dict.fromkeys(("kpa",), Measure(SensorDeviceClass.PRESSURE, UnitOfPressure.KPA)),
+    **dict.fromkeys(("bar",), Measure(SensorDeviceClass.PRESSURE, UnitOfPressure.BAR)),
+}
+
+# power_metrics logging names, current and the older firmware's spellings (sic).
+_POWER_METRIC_MEASURES: dict[str, Measure] = {
+    "apparent power": APPARENT_POWER,
+    "apparant power": APPARENT_POWER,
+    "power factor": POWER_FACTOR,
+    "powerfactor": POWER_FACTOR,
+    "freq": FREQUENCY,
+    "real power": POWER,
+}
+_POWER_METRIC_PREFIXES: tuple[tuple[str, Measure], ...] = (
+    ("voltage thd", PERCENT),
+    ("voltage", VOLTAGE),
+    ("amperage", CURRENT),
+    ("power", POWER),
+)
+
+# Analog input types whose readings have a fixed unit whatever the installer typed.
+_INPUT_TYPE_FREQUENCY = 2
+_INPUT_TYPE_PULSE_COUNTER = 3
+
+
+def unit_text_measure(text: str) -> Measure:
+    """Return the measure for a channel's free-text unit; unknown texts stay the unit as typed."""
+    cleaned = text.strip()
+    if not cleaned:
+        return UNITLESS
+    return _UNIT_TEXTS.get(cleaned.lower(), Measure(None, cleaned))
+
+
+def float_measure(field: Field, channel: Channel) -> Measure:
+    """Return the device class and unit of a float32 metric."""
+    match field.section:
+        case "relays":
+            return POWER if field.metric == "power" else CURRENT
+        case "ds18b20":
+            return TEMPERATURE
+        case "power_metrics":
+            if (measure := _POWER_METRIC_MEASURES.get(field.metric)) is not None:
+                return measure
+            for prefix, measure in _POWER_METRIC_PREFIXES:
+                if field.metric.startswith(prefix):
+                    return measure
+            return UNITLESS
+        case "inputs":
+            if channel.input_type == _INPUT_TYPE_FREQUENCY and not channel.unit.strip():
+                return FREQUENCY
+            if channel.input_type == _INPUT_TYPE_PULSE_COUNTER:
+                return Measure(None, channel.unit.strip() or None)
+            return unit_text_measure(channel.unit)
+        case _:
+            return UNITLESS
+
+
+def metric_translation_key(field: Field) -> str:
+    """Return the translation key that names a metric ("power factor" -> "power_factor")."""
+    metric = field.metric.strip().lower().replace(" ", "_")
+    if field.section == "relays" and metric in ("fuse", "hvd", "lvd", "amperage", "power", "state"):
+        return f"relay_{metric}"
+    if field.section == "mfeeds":
+        return f"feed_{metric}"
+    return metric if metric in KNOWN_METRIC_KEYS else "other_metric"
+
+
+# Every metric name with a translation of its own in strings.json; anything else is named
+# "<channel> <metric>" through the generic "other_metric" translation.
+KNOWN_METRIC_KEYS: frozenset[str] = frozenset(
+    {
+        "avg",
+        "inst",
+        "min",
+        "max",
+        "ripple",
+        "power",
+        "state",
+        "apparent_power",
+        "apparant_power",
+        "power_factor",
+        "powerfactor",
+        "freq",
+        "real_power",
+        "power_inst",
+        "power_avg",
+        "power_min",
+        "power_max",
+        "voltage",
+        "voltage_inst",
+        "voltage_avg",
+        "voltage_min",
+        "voltage_max",
+        "voltage_thd_inst",
+        "voltage_thd_avg",
+        "amperage",
+        "amperage_inst",
+        "amperage_avg",
+        "amperage_min",
+        "amperage_max",
+    }
+)
+
+
+def channel_name(channel: Channel) -> str:
+    """Return the name a channel shows: its label, else its section and number."""
+    if channel.label.strip():
+        return channel.label.strip()
+    match channel.section:
+        case "relays":
+            return f"Relay {channel.key}"
+        case "inputs":
+            return f"Input {channel.key}"
+        case "ds18b20":
+            return f"Temperature sensor {int(channel.key) + 1}"
+        case "power_metrics":
+            return f"Power meter {int(channel.key) + 1}"
+        case _:
+            return f"Feed {int(channel.key) + 1}"

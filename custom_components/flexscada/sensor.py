@@ -1,0 +1,150 @@
+"""Sensors: every float32 metric of a Q5, and diagnostics about its uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import override
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import FlexscadaConfigEntry
+from .device import Q5Device
+from .entity import Q5Entity, Q5MetricEntity
+from .entity_specs import (
+    CLOCK_OFFSET,
+    CONFIG_VERSION,
+    FIRMWARE,
+    LAST_UPLOAD,
+    ROWS_IN_LAST_UPLOAD,
+    EntitySpec,
+    SpecKind,
+)
+from .metrics import float_measure
+
+# Entities only read the device runtime; nothing here does I/O.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5DiagnosticSensorEntityDescription(SensorEntityDescription):
+    """Describes a diagnostic sensor about the device's uploads."""
+
+    value_fn: Callable[[Q5Device], str | int | datetime | None]
+
+
+DIAGNOSTIC_SENSORS: dict[str, Q5DiagnosticSensorEntityDescription] = {
+    description.key: description
+    for description in (
+        Q5DiagnosticSensorEntityDescription(
+            key=LAST_UPLOAD,
+            translation_key=LAST_UPLOAD,
+            device_class=SensorDeviceClass.TIMESTAMP,
+            value_fn=lambda device: device.last_upload,
+        ),
+        Q5DiagnosticSensorEntityDescription(
+            key=FIRMWARE,
+            translation_key=FIRMWARE,
+            value_fn=lambda device: device.firmware_version,
+        ),
+        Q5DiagnosticSensorEntityDescription(
+            key=CONFIG_VERSION,
+            translation_key=CONFIG_VERSION,
+            value_fn=lambda device: device.config.version if device.config else None,
+        ),
+        Q5DiagnosticSensorEntityDescription(
+            key=ROWS_IN_LAST_UPLOAD,
+            translation_key=ROWS_IN_LAST_UPLOAD,
+            state_class=SensorStateClass.MEASUREMENT,
+            value_fn=lambda device: device.rows_in_last_upload if device.last_upload else None,
+        ),
+        Q5DiagnosticSensorEntityDescription(
+            key=CLOCK_OFFSET,
+            translation_key=CLOCK_OFFSET,
+            device_class=SensorDeviceClass.DURATION,
+            native_unit_of_measurement=UnitOfTime.SECONDS,
+            state_class=SensorStateClass.MEASUREMENT,
+            value_fn=lambda device: device.clock_offset,
+        ),
+    )
+}
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: FlexscadaConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors of a Q5, now and whenever its config brings new ones."""
+    device = entry.runtime_data
+
+    @callback
+    def add_entities(specs: list[EntitySpec]) -> None:
+        async_add_entities(
+            Q5MetricSensor(device, spec)
+            if spec.kind is SpecKind.METRIC
+            else Q5DiagnosticSensor(device, spec)
+            for spec in specs
+        )
+
+    device.async_register_platform(Platform.SENSOR, add_entities)
+
+
+class Q5MetricSensor(Q5MetricEntity, SensorEntity):
+    """A float32 metric: the device's value, unscaled."""
+
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    @override
+    def _apply_spec(self, spec: EntitySpec) -> None:
+        """Take the name, device class and unit from the channel and metric."""
+        super()._apply_spec(spec)
+        assert spec.field is not None
+        assert spec.channel is not None
+        measure = float_measure(spec.field, spec.channel)
+        self._attr_device_class = measure.device_class
+        self._attr_native_unit_of_measurement = measure.unit
+        if spec.field.section == "inputs":
+            # The installer chose this unit for the gauge (PSI, mV): show it as chosen rather
+            # than converted to the unit system. Users can still pick another unit.
+            self._attr_suggested_unit_of_measurement = measure.unit
+
+    @property
+    @override
+    def native_value(self) -> float | None:
+        """Return the newest reading."""
+        value = self.reading
+        return None if value is None else float(value)
+
+
+class Q5DiagnosticSensor(Q5Entity, SensorEntity):
+    """A diagnostic sensor about the device and its uploads."""
+
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    entity_description: Q5DiagnosticSensorEntityDescription
+
+    @override
+    def _apply_spec(self, spec: EntitySpec) -> None:
+        """Take the description of this diagnostic."""
+        self.entity_description = DIAGNOSTIC_SENSORS[spec.key]
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Stay available: when the device went silent is exactly what these tell."""
+        return True
+
+    @property
+    @override
+    def native_value(self) -> str | int | datetime | None:
+        """Return the diagnostic value."""
+        return self.entity_description.value_fn(self.device)

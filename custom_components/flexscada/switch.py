@@ -1,0 +1,87 @@
+"""Switches: Q5 relays and BIT custom feeds, driven through the device's command queue."""
+
+from __future__ import annotations
+
+from typing import Any, override
+
+from homeassistant.components.switch import SwitchEntity
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import FlexscadaConfigEntry
+from .commands import SET_FEED, SET_RELAY, QueuedCommand
+from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_specs import EntitySpec
+
+# Turning a switch only queues a command (no I/O), so no limit is needed.
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: FlexscadaConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the switches of a Q5, now and whenever its config brings new ones."""
+    device = entry.runtime_data
+
+    @callback
+    def add_entities(specs: list[EntitySpec]) -> None:
+        async_add_entities(Q5Switch(device, spec) for spec in specs)
+
+    device.async_register_platform(Platform.SWITCH, add_entities)
+
+
+class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
+    """A relay (`set_relay`) or a BIT custom feed (`set_feed`).
+
+    The state is what the device reports. While a command waits for the device, the switch
+    shows the requested state and says so in its `pending` attribute; once the device has
+    acknowledged the command, its own report counts again, also if it disagrees.
+    """
+
+    @property
+    def _is_relay(self) -> bool:
+        """Return True for a relay, False for a custom feed."""
+        return self.spec.channel is not None and self.spec.channel.section == "relays"
+
+    def _pending(self) -> QueuedCommand | None:
+        """Return the command waiting for this switch, if any."""
+        if self._is_relay:
+            return self.device.commands.pending_for(SET_RELAY, "ch", self.channel_number)
+        return self.device.commands.pending_for(SET_FEED, "feed", self.channel_number)
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """Return the requested state while a command waits, else the reported state."""
+        if (pending := self._pending()) is not None:
+            return bool(pending.params["state" if self._is_relay else "value"])
+        value = self.reading
+        return None if value is None else bool(value)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Say whether a command is waiting for the device's next upload."""
+        return {"pending": self._pending() is not None}
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Queue switching on."""
+        await self._async_set(True)
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Queue switching off."""
+        await self._async_set(False)
+
+    async def _async_set(self, on: bool) -> None:
+        """Queue the command that sets this relay or feed."""
+        if self._is_relay:
+            await self.async_queue_command(SET_RELAY, {"ch": self.channel_number, "state": int(on)})
+        else:
+            await self.async_queue_command(
+                SET_FEED, {"feed": self.channel_number, "value": int(on)}
+            )

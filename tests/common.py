@@ -1,0 +1,103 @@
+"""Helpers shared by the Home Assistant tests: a device, its config, and its uploads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.flexscada.const import CONF_KEY, CONF_UID, DOMAIN
+from custom_components.flexscada.protocol import (
+    FieldKind,
+    Layout,
+    build_config_packet,
+    build_measurement_packet,
+    compile_layout,
+    key_from_passphrase,
+    open_reply,
+    parse_config,
+)
+
+UID = 1535235511
+PASSPHRASE = "correct horse battery"
+KEY = key_from_passphrase(PASSPHRASE)
+WRONG_KEY = key_from_passphrase("not the password")
+DEVICE_EPOCH = 1_764_000_000
+
+EXAMPLE_CONFIG: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "fixtures" / "example_config.json").read_text()
+)
+
+
+def example_config() -> dict[str, Any]:
+    """Return a fresh copy of the example device config."""
+    return copy.deepcopy(EXAMPLE_CONFIG)
+
+
+def layout_of(config: Mapping[str, Any]) -> Layout:
+    """Return the compiled layout of a raw config."""
+    return compile_layout(parse_config(config))
+
+
+def distinct_values(layout: Layout, seed: int = 0) -> dict[str, float | bool]:
+    """Return a value per field, all different and exact in float32."""
+    values: dict[str, float | bool] = {}
+    for index, field in enumerate(layout.fields):
+        if field.kind is FieldKind.BIT:
+            values[field.key] = (index + seed) % 2 == 0
+        else:
+            values[field.key] = 0.25 + index * 1.5 + seed
+    return values
+
+
+def make_entry(uid: int = UID, key: bytes = KEY) -> MockConfigEntry:
+    """Return a config entry for a device."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=str(uid),
+        title=f"Q5 {uid}",
+        data={CONF_UID: uid, CONF_KEY: key.hex()},
+    )
+
+
+def measurement_packet(
+    config: Mapping[str, Any],
+    rows: list[tuple[int, Mapping[str, float | bool]]],
+    *,
+    key: bytes = KEY,
+    uid: int = UID,
+    epoch: int | None = None,
+    ack: int = 0,
+    cfg_version: int | None = None,
+) -> bytes:
+    """Return a measurement upload as the device would send it."""
+    return build_measurement_packet(
+        key,
+        uid,
+        layout_of(config),
+        rows,
+        fw_version=517,
+        cfg_version=cfg_version,
+        epoch=epoch if epoch is not None else (rows[-1][0] if rows else DEVICE_EPOCH),
+        last_cmd_id_ack=ack,
+    )
+
+
+async def post_measurement(client: TestClient, body: bytes) -> tuple[int, dict[str, Any]]:
+    """POST a measurement upload; return the status and the opened reply."""
+    response = await client.post("/Q5/m", data=body)
+    payload = await response.read()
+    return response.status, (open_reply(KEY, payload) if payload else {})
+
+
+async def post_config(
+    client: TestClient, config: Mapping[str, Any], *, key: bytes = KEY, uid: int = UID
+) -> int:
+    """POST a config upload; return the status."""
+    response = await client.post(f"/Q5/cfg/{uid}", data=build_config_packet(key, dict(config)))
+    return response.status
