@@ -198,7 +198,7 @@ class HassClient:
             text = await resp.text()
             if resp.status not in ok:
                 raise DemoError(f"{method} {path} -> HTTP {resp.status}: {text[:300]}")
-            return json.loads(text) if text else None
+            return json.loads(text) if text and resp.content_type == "application/json" else None
 
     async def ws_command(self, message: Mapping[str, Any]) -> Any:  # noqa: ANN401 - JSON
         """Send one command over the websocket API and return its result."""
@@ -220,15 +220,15 @@ class HassClient:
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_http(self, wait_seconds: float) -> None:
-        """Wait until the HTTP server answers (onboarding status needs no login)."""
+        """Wait until the HTTP server answers (`/api/` says 401 without a token: it is up)."""
         deadline = time.monotonic() + wait_seconds
         last_error = "no answer"
         while time.monotonic() < deadline:
             try:
                 async with self.session.get(
-                    self.base_url + "/api/onboarding", timeout=aiohttp.ClientTimeout(total=5)
+                    self.base_url + "/api/", timeout=aiohttp.ClientTimeout(total=5)
                 ) as resp:
-                    if resp.status == 200:
+                    if resp.status in {200, 401}:
                         return
                     last_error = f"HTTP {resp.status}"
             except (aiohttp.ClientError, TimeoutError) as err:
@@ -252,7 +252,10 @@ class HassClient:
 
     async def onboarding_steps(self) -> dict[str, bool]:
         """Return {step: done} from the onboarding status."""
-        steps = await self.request("GET", "/api/onboarding")
+        # Once onboarding is complete, Home Assistant no longer registers its views at all.
+        steps = await self.request("GET", "/api/onboarding", ok=(200, 404))
+        if not isinstance(steps, list):
+            return {}
         return {step["step"]: step["done"] for step in steps}
 
     async def exchange_code(self, code: str) -> Tokens:
