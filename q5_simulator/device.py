@@ -375,8 +375,13 @@ class SimulatedQ5:
         return status
 
     async def upload(self, now: float | None = None) -> int:
-        """Upload the queue to `/Q5/m`, obey the reply; return the measurement POST's status."""
+        """Upload the queue to `/Q5/m`, obey the reply; return the measurement POST's status.
+
+        An offline device (`online` False) reaches nobody: it returns 0 and keeps its queue.
+        """
         now = self.clock() if now is None else now
+        if not self.online:
+            return STATUS_UNREACHABLE
         if self.config_dirty:
             await self.upload_config(now)
         status, reply = await self._upload_measurements(now)

@@ -73,6 +73,20 @@ async def test_rows_kept_until_acknowledged(make_device: Make, clock: Clock) -> 
     assert server.rows == device.acknowledged
 
 
+async def test_offline_device_keeps_measuring(make_device: Make, clock: Clock) -> None:
+    server = MiniServer(KEY)
+    device, session = make_device(server)
+    device.online = False
+    for _ in range(4):
+        await device.measure()
+        assert await device.upload() == 0
+        clock.now += 60
+    assert session.posts == []
+    device.online = True
+    assert await device.upload() == 200
+    assert server.packets[-1].meta.measurement_count == 4
+
+
 async def test_backlog_goes_out_as_one_upload(make_device: Make, clock: Clock) -> None:
     server = MiniServer(KEY)
     device, _session = make_device(server)
