@@ -364,11 +364,7 @@ class HassClient:
         return list(entries)
 
     async def add_device(self, uid: int, passphrase: str) -> dict[str, Any]:
-        """Add a Q5 through the config flow unless an entry for its uid exists already."""
-        for entry in await self.config_entries(DOMAIN):
-            if str(entry.get("unique_id")) == str(uid):
-                _LOGGER.info("device %s already configured (%s)", uid, entry["title"])
-                return {"uid": uid, "entry_id": entry["entry_id"], "title": entry["title"]}
+        """Add a Q5 through the config flow; a uid configured already is fine too."""
         flow = await self.request(
             "POST",
             "/api/config/config_entries/flow",
@@ -381,10 +377,19 @@ class HassClient:
                 f"/api/config/config_entries/flow/{flow['flow_id']}",
                 json_body={"uid": str(uid), "passphrase": passphrase},
             )
+        if result.get("type") == "abort" and result.get("reason") == "already_configured":
+            # The entry list does not show unique ids; entries are titled after the uid or,
+            # once the device sent its config, after the device's name.
+            entries = await self.config_entries(DOMAIN)
+            entry = next((e for e in entries if str(uid) in e["title"]), None)
+            _LOGGER.info("device %s already configured", uid)
+            return {
+                "uid": uid,
+                "entry_id": entry["entry_id"] if entry else None,
+                "title": entry["title"] if entry else None,
+            }
         if result.get("type") == "form" and result.get("errors"):
             raise DemoError(f"adding device {uid} failed: {result['errors']}")
-        if result.get("type") == "abort":
-            raise DemoError(f"adding device {uid} aborted: {result.get('reason')}")
         if result.get("type") != "create_entry":
             raise DemoError(f"adding device {uid}: unexpected flow result {result}")
         entry = result["result"]
