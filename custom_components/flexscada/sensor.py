@@ -103,6 +103,9 @@ class Q5MetricSensor(Q5MetricEntity, SensorEntity):
     """A float32 metric: the device's value, unscaled."""
 
     _attr_state_class = SensorStateClass.MEASUREMENT
+    # Home Assistant's per-class defaults round volts to whole numbers; a 12.6 V battery and a
+    # 0.97 power factor need their decimals.
+    _attr_suggested_display_precision = 2
 
     @override
     def _apply_spec(self, spec: EntitySpec) -> None:
