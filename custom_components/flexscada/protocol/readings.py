@@ -37,6 +37,9 @@ TIMESTAMP_SIZE: Final = U32.size
 #: (a) Padding we write: NUL bytes up to a multiple of 16 (the spec allows NULs or spaces).
 PAD_BYTE: Final = b"\x00"
 
+#: (a) Bytes the spec pads a plaintext with.
+PADDING_BYTES: Final = b"\x00 "
+
 #: (c) Padding we strip from a decrypted JSON text before parsing: NULs and JSON whitespace.
 JSON_PADDING: Final = b"\x00 \t\r\n"
 
@@ -57,18 +60,21 @@ def cipher_length(payload_length: int) -> int:
     return payload_length + (-payload_length % AES_BLOCK)
 
 
-def measurement_row_stride(count: int, size: int, available: int) -> int | None:
+def measurement_row_stride(count: int, size: int, body: bytes | memoryview) -> int | None:
     """Return the bytes per queued measurement (timestamp included), or None if nothing fits.
 
-    (c) measurementSize counts the 4-byte timestamp. If count * size does not account for the
-    `available` decrypted bytes after the meta fields (they may be followed by fewer than 16
-    padding bytes) but count * (size + 4) does, the device did not count it. Ties go to the first.
+    `body` is the decrypted plaintext after the meta fields. (c) measurementSize counts the 4-byte
+    timestamp. A stride "accounts for" the body when the rows leave fewer than 16 bytes and those
+    are padding (NULs or spaces, as the spec pads). If `size` does not account for it but
+    `size + 4` does, the device did not count the timestamp. The padding test is what tells the two
+    apart for 1-3 rows (4 * count < 16); if the last row happens to end in padding-like bytes both
+    fit and `size` wins.
     """
     for stride in (size, size + TIMESTAMP_SIZE):
         if stride < TIMESTAMP_SIZE:
             continue
-        spare = available - count * stride
-        if 0 <= spare < AES_BLOCK:
+        spare = len(body) - count * stride
+        if 0 <= spare < AES_BLOCK and not bytes(body[count * stride :]).strip(PADDING_BYTES):
             return stride
     return None
 
