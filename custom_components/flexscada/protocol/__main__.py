@@ -94,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         _decode(args)
+    except SystemExit as done:  # --help / --version: argparse has printed what was asked
+        return done.code if isinstance(done.code, int) else 0
     except _UsageError as err:
         sys.stderr.write(f"{_PROG}: usage error: {err}\n")
         return EXIT_BAD_INPUT
@@ -106,5 +108,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover  (run by test_as_subprocess, out of coverage's sight)
     sys.exit(main())

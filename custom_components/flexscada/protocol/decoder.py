@@ -42,9 +42,12 @@ class _Plan:
     reorder: Callable[[list[Any]], tuple[Any, ...]]
 
 
-def _single(values: list[Any]) -> tuple[Any, ...]:
-    """Reorder a one-field row (itemgetter with one index returns the item, not a tuple)."""
-    return (values[0],)
+def _reorderer(order: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    """Return a function picking `order` out of a list as a tuple, fast for the common case."""
+    if len(order) >= 2:
+        return itemgetter(*order)
+    # itemgetter needs an index and, with one, returns the item instead of a tuple.
+    return lambda values: tuple(values[i] for i in order)
 
 
 def _make_plan(layout: Layout) -> _Plan:
@@ -54,7 +57,6 @@ def _make_plan(layout: Layout) -> _Plan:
     columns |= {f.key: (False, i) for i, f in enumerate(bits)}
     position = {key: (i if is_float else len(floats) + i) for key, (is_float, i) in columns.items()}
     order = [position[f.key] for f in layout.fields]
-    reorder = _single if len(order) == 1 else itemgetter(*order)
     bit_offsets = np.array([f.bit_offset + _TIMESTAMP_BITS for f in bits], dtype=np.intp)
     return _Plan(
         keys=tuple(f.key for f in layout.fields),
@@ -64,7 +66,7 @@ def _make_plan(layout: Layout) -> _Plan:
         float_offsets=np.array([f.bit_offset + _TIMESTAMP_BITS for f in floats], dtype=np.int64),
         bit_bytes=bit_offsets // 8,
         bit_shifts=(bit_offsets % 8).astype(np.uint8),
-        reorder=reorder,
+        reorder=_reorderer(order),
     )
 
 
