@@ -105,6 +105,10 @@ class Layout:
     fields: tuple[Field, ...]
     payload_bits: int
     _index: dict[str, Field] = dataclasses.field(init=False, repr=False, compare=False, hash=False)
+    #: Memo for data derived from the layout by other modules (the decoder's plan); not compared.
+    derived: dict[str, object] = dataclasses.field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {field.key: field for field in self.fields})

@@ -24,7 +24,6 @@ from .readings import TIMESTAMP_SIZE
 type Value = float | bool
 _TIMESTAMP_BITS = 8 * TIMESTAMP_SIZE
 _WINDOW = 8  # bytes in the uint64 window a float32 is cut from
-_PLAN_CACHE_SIZE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,19 +69,12 @@ def _make_plan(layout: Layout) -> _Plan:
     )
 
 
-# Keyed by id() with the layout kept alive beside its plan, so an id cannot be reused while cached;
-# hashing a Layout (a tuple of ~100 fields) would cost more than the one-row decode itself.
-_plans: dict[int, tuple[Layout, _Plan]] = {}
-
-
 def _plan(layout: Layout) -> _Plan:
-    cached = _plans.get(id(layout))
-    if cached is not None and cached[0] is layout:
-        return cached[1]
-    if len(_plans) >= _PLAN_CACHE_SIZE:
-        del _plans[next(iter(_plans))]
-    plan = _make_plan(layout)
-    _plans[id(layout)] = (layout, plan)
+    # Memoised on the layout itself: hashing a Layout (~100 fields) for a global cache would cost
+    # more than decoding a one-row upload. A race only computes the same plan twice.
+    plan = layout.derived.get(__name__)
+    if not isinstance(plan, _Plan):
+        plan = layout.derived[__name__] = _make_plan(layout)
     return plan
 
 
