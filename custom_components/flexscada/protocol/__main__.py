@@ -20,7 +20,7 @@ from .config import DeviceConfig, compile_layout, parse_config
 from .crypto import key_from_hex, key_from_passphrase
 from .decoder import Value, decode_rows
 from .errors import Q5ProtocolError
-from .packets import open_config_packet, open_measurement_packet, peek_uid
+from .packets import open_config_packet, open_measurement_packet
 
 _PROG = "python -m custom_components.flexscada.protocol"
 EXIT_BAD_INPUT = 2
@@ -75,14 +75,12 @@ def _decode(args: argparse.Namespace) -> None:
         config = parse_config(args.config.read_bytes())
     else:
         config = open_config_packet(key, args.config_packet.read_bytes())
-    data = args.packet.read_bytes()
-    uid = peek_uid(data)
-    packet = open_measurement_packet(key, data)
+    packet = open_measurement_packet(key, args.packet.read_bytes())
     decoded = decode_rows(compile_layout(config), packet, check_version=not args.any_cfg_version)
     write = sys.stdout.write
     for timestamp, values in decoded.rows():
         line = {
-            "uid": uid,
+            "uid": packet.uid,
             "timestamp": timestamp,
             "values": {name: _json_value(value) for name, value in values.items()},
         }

@@ -144,11 +144,8 @@ class DecodedRows:
 def decode_rows(
     layout: Layout, packet: MeasurementPacket, *, check_version: bool = True
 ) -> DecodedRows:
-    """Decode every queued measurement of `packet` with `layout`.
-
-    LayoutMismatchError if the layout needs more payload bits than a row carries, or (unless
-    `check_version` is False) if the packet reports another config version than the layout's.
-    """
+    """Decode every row of `packet`; LayoutMismatchError if `layout` cannot be the one it used."""
+    # A packet of another config version would decode to plausible garbage, hence the default check.
     count, stride = packet.meta.measurement_count, packet.row_stride
     if check_version and packet.meta.cfg_version != layout.version:
         raise LayoutMismatchError(

@@ -132,11 +132,9 @@ def build_measurement_packet(
     last_cmd_id_ack: int = 0,
     measurement_size: int | None = None,
 ) -> bytes:
-    """Return a sealed measurement upload as the device sends it (for the simulator and tests).
-
-    `measurement_size` overrides the header field (default: row bytes incl. the timestamp), to
-    imitate a device that does not count the timestamp.
-    """
+    """Return a sealed measurement upload as the device sends it (for the simulator and tests)."""
+    # measurement_size overrides the header field (default: row bytes incl. the timestamp), to
+    # imitate a device that does not count the timestamp.
     stride = TIMESTAMP_SIZE + layout.payload_bytes
     body = bytearray(
         MEASUREMENT_META.pack(
