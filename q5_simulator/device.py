@@ -454,8 +454,9 @@ class SimulatedQ5:
         if isinstance(cfg := reply.get("cfg"), Mapping):
             self._push_config(cfg)
         if isinstance(epoch := reply.get("t"), (int, float)) and not isinstance(epoch, bool):
+            was = self.device_time(now) - int(now)
             self.clock_offset = epoch - now
-            _LOGGER.info("%s clock set to %s (offset %+.0f s)", self.uid, epoch, self.clock_offset)
+            _LOGGER.info("%s clock set to %s (it was %+d s off)", self.uid, epoch, was)
         if isinstance(commands := reply.get("commands"), list):
             for command in commands:
                 if isinstance(command, Mapping):
