@@ -155,6 +155,7 @@ class SimulatedQ5:
         max_batch: int | None = None,
         nan_rate: float = 0.0,
         retry_after_config: bool = True,
+        history: int | None = None,
     ) -> None:
         self.uid = uid
         self.key = key
@@ -179,10 +180,13 @@ class SimulatedQ5:
 
         self._queue: deque[Row] = deque()
         self.dropped_rows = 0
-        self.acknowledged: list[Row] = []
+        #: Acknowledged rows and exchanges kept (the newest `history`; None keeps all). The
+        #: counts below never forget, so a long soak can bound memory and still compare totals.
+        self.acknowledged: deque[Row] = deque(maxlen=history)
+        self.acknowledged_count = 0
         self.last_cmd_id_ack = 0
         self.executed: list[ExecutedCommand] = []
-        self.exchanges: list[Exchange] = []
+        self.exchanges: deque[Exchange] = deque(maxlen=history)
         self.config_dirty = False
 
     # -- config ----------------------------------------------------------------------------
@@ -300,11 +304,6 @@ class SimulatedQ5:
         """Return the rows waiting to be acknowledged, oldest first."""
         return tuple(self._queue)
 
-    @property
-    def acknowledged_count(self) -> int:
-        """Return how many rows the server acknowledged with HTTP 200."""
-        return len(self.acknowledged)
-
     # -- measuring ---------------------------------------------------------------------------
 
     async def measure(self, now: float | None = None) -> Row:
@@ -415,6 +414,7 @@ class SimulatedQ5:
             for _ in rows:
                 self.acknowledged.append(self._queue.popleft())
             flushed = len(rows)
+            self.acknowledged_count += flushed
         self._record(
             Exchange(
                 now,
