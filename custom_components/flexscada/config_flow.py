@@ -116,11 +116,10 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the device's uid and its password or key."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            uid = str(user_input[CONF_UID]).strip()
-            if not uid.isdecimal() or len(uid) > len(str(MAX_UID)) or int(uid) > MAX_UID:
+            if (uid := _uid_from_input(user_input[CONF_UID])) is None:
                 errors[CONF_UID] = "invalid_uid"
             else:
-                self._uid = int(uid)
+                self._uid = uid
                 # A discovery flow for the same device may be waiting: the user's own flow
                 # goes ahead, and creating the entry aborts that one.
                 await self.async_set_unique_id(str(self._uid), raise_on_progress=False)
@@ -284,6 +283,14 @@ def _loaded_device(entry: ConfigEntry) -> Q5Device | None:
         return None
     device: Q5Device = entry.runtime_data
     return device
+
+
+def _uid_from_input(value: object) -> int | None:
+    """Return the uid typed in the form (a uint32 in decimal), None if it is not one."""
+    text = str(value).strip().lstrip("0") or "0"
+    if not text.isdecimal() or len(text) > len(str(MAX_UID)) or int(text) > MAX_UID:
+        return None
+    return int(text)
 
 
 def _key_from_input(user_input: dict[str, Any]) -> bytes:

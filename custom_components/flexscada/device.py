@@ -435,7 +435,7 @@ class Q5Device:
         if not self._reauth_requested:
             self._reauth_requested = True
             LOGGER.warning(
-                "Device %s: %d uploads in a row failed the integrity check; "
+                "Device %s: its key opened none of its last %d uploads; "
                 "asking for its new password",
                 self.uid,
                 self.integrity_failures,

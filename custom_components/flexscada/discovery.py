@@ -152,14 +152,19 @@ def async_setup_discovery(hass: HomeAssistant) -> None:
 
 @callback
 def async_cached_uploads(hass: HomeAssistant, uid: int) -> list[CachedUpload]:
-    """Return the recent uploads of a not yet configured uid."""
-    return hass.data[DATA_UPLOAD_CACHE].get(uid)
+    """Return the recent uploads of a not yet configured uid.
+
+    A config flow can run before the integration is set up (nothing is listening then).
+    """
+    cache = hass.data.get(DATA_UPLOAD_CACHE)
+    return cache.get(uid) if cache is not None else []
 
 
 @callback
 def async_forget_uploads(hass: HomeAssistant, uid: int) -> None:
     """Drop the cached uploads of a uid that now has a config entry."""
-    hass.data[DATA_UPLOAD_CACHE].pop(uid)
+    if (cache := hass.data.get(DATA_UPLOAD_CACHE)) is not None:
+        cache.pop(uid)
 
 
 @callback
