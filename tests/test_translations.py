@@ -1,0 +1,129 @@
+"""Tests that strings.json, translations/en.json and icons.json cover what the code uses."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+from homeassistant.const import Platform
+import pytest
+
+from custom_components.flexscada import config_flow, issues
+from custom_components.flexscada.entity_specs import SpecKind, build_entity_specs
+from custom_components.flexscada.metrics import metric_translation_key
+from custom_components.flexscada.protocol import compile_layout, parse_config
+from custom_components.flexscada.sensor import DIAGNOSTIC_SENSORS
+
+from .common import UID, example_config
+
+PACKAGE = Path(__file__).parents[1] / "custom_components" / "flexscada"
+STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
+ICONS: dict[str, Any] = json.loads((PACKAGE / "icons.json").read_text())
+SOURCES = {path.name: ast.parse(path.read_text()) for path in PACKAGE.glob("*.py")}
+
+
+def keyword_literals(name: str) -> set[str]:
+    """Return every string literal passed as keyword `name` anywhere in the package."""
+    return {
+        node.value.value
+        for tree in SOURCES.values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.keyword)
+        and node.arg == name
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    }
+
+
+def flow_error_literals() -> set[str]:
+    """Return every `errors[...] = "<key>"` value of the config flow."""
+    return {
+        node.value.value
+        for node in ast.walk(SOURCES["config_flow.py"])
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Subscript)
+        and isinstance(node.targets[0].value, ast.Name)
+        and node.targets[0].value.id == "errors"
+        and isinstance(node.value, ast.Constant)
+    }
+
+
+def test_english_translation_is_strings_json() -> None:
+    """translations/en.json is strings.json, with no `[%key:...]` left to expand."""
+    english = json.loads((PACKAGE / "translations" / "en.json").read_text())
+    assert english == STRINGS
+    assert "[%key:" not in json.dumps(STRINGS)
+
+
+def test_flow_steps_errors_and_aborts_have_strings() -> None:
+    """Every step, field, error and abort reason of the flows is translated."""
+    steps = STRINGS["config"]["step"]
+    assert keyword_literals("step_id") == set(steps) | set(STRINGS["options"]["step"])
+    for step, schema in (
+        ("user", config_flow.USER_SCHEMA),
+        ("discovery_confirm", config_flow.SECRET_SCHEMA),
+        ("reauth_confirm", config_flow.SECRET_SCHEMA),
+        ("reconfigure", config_flow.SECRET_SCHEMA),
+    ):
+        fields = {str(key) for key in schema.schema}
+        assert set(steps[step]["data"]) == fields
+        assert set(steps[step]["data_description"]) == fields
+    options = STRINGS["options"]["step"]["init"]
+    assert set(options["data"]) == {str(key) for key in config_flow.OPTIONS_SCHEMA.schema}
+    assert flow_error_literals() <= set(STRINGS["config"]["error"])
+    # Reasons raised by Home Assistant on our behalf, plus any the code names itself.
+    reasons = {"already_configured", "already_in_progress", "reauth_successful"}
+    reasons |= {"reconfigure_successful"} | keyword_literals("reason")
+    assert reasons <= set(STRINGS["config"]["abort"])
+
+
+def test_exception_and_issue_keys_have_strings() -> None:
+    """Every literal translation_key is an exception, issue or entity key; issues all exist."""
+    known = set(STRINGS["exceptions"]) | set(STRINGS["issues"])
+    known |= {key for platform in STRINGS["entity"].values() for key in platform}
+    assert keyword_literals("translation_key") <= known
+    assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY} == set(STRINGS["issues"])
+
+
+def test_entity_translation_keys_exist() -> None:
+    """Each entity of the example device names itself from an existing translation."""
+    config = parse_config(example_config())
+    entity = STRINGS["entity"]
+    for spec in build_entity_specs(UID, config, compile_layout(config)).values():
+        match spec.kind:
+            case SpecKind.METRIC:
+                assert spec.field is not None
+                key = metric_translation_key(spec.field)
+            case SpecKind.PULSE | SpecKind.RESET:
+                key = f"relay_{spec.kind}"
+            case _:
+                if spec.platform is not Platform.SENSOR:
+                    continue  # the connectivity sensor is named by its device class
+                key = DIAGNOSTIC_SENSORS[spec.key].translation_key
+        assert key in entity[spec.platform], (spec.platform, key)
+
+
+@pytest.mark.parametrize("platform", sorted(ICONS["entity"]))
+def test_icons_belong_to_translated_entities(platform: str) -> None:
+    """icons.json names only entity translation keys that exist, with mdi icons."""
+    for key, icon in ICONS["entity"][platform].items():
+        assert key in STRINGS["entity"][platform]
+        assert re.fullmatch(r"mdi:[a-z0-9-]+", icon["default"])
+        for state_icon in icon.get("state", {}).values():
+            assert re.fullmatch(r"mdi:[a-z0-9-]+", state_icon)
+
+
+def test_placeholders_are_balanced() -> None:
+    """No translation has a stray brace (a placeholder typo shows raw in the UI)."""
+
+    def walk(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [text for value in node.values() for text in walk(value)]
+        return [node]
+
+    for text in walk(STRINGS):
+        assert re.sub(r"{\w+}", "", text).count("{") == 0, text
+        assert re.sub(r"{\w+}", "", text).count("}") == 0, text
