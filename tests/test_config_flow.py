@@ -38,6 +38,7 @@ from custom_components.flexscada.const import (
     CONF_UID,
     DOMAIN,
 )
+from custom_components.flexscada.discovery import MAX_CACHED_UPLOAD_BYTES, async_cached_uploads
 from custom_components.flexscada.issues import ISSUE_WRONG_KEY, issue_id
 
 from .common import (
@@ -244,6 +245,18 @@ async def test_discovery_created_once_and_completed(
     assert status == HTTPStatus.CONFLICT
     await hass.async_block_till_done()
     assert [flow["context"]["unique_id"] for flow in discovery_flows(hass)] == [str(other)]
+    # Once the device sends its config, the entry is named after it.
+    assert await post_config(device, CONFIG) == HTTPStatus.OK
+    assert result["result"].title == CONFIG["name"]
+
+
+async def test_renamed_entry_keeps_its_title(
+    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+) -> None:
+    """The device name replaces only the default title, never one the user chose."""
+    hass.config_entries.async_update_entry(setup_entry, title="Pump house")
+    assert await post_config(client, CONFIG) == HTTPStatus.OK
+    assert setup_entry.title == "Pump house"
 
 
 async def test_discovery_confirm_without_cache(hass: HomeAssistant) -> None:
@@ -468,3 +481,29 @@ async def test_options_apply_without_reload(
         str(key): key.description["suggested_value"] for key in result["data_schema"].schema
     }
     assert suggested == setup_entry.options
+
+
+async def test_large_uploads_count_but_are_not_kept(
+    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+) -> None:
+    """A backlog upload too large to keep still counts as a failure and still discovers."""
+    rows = [(DEVICE_EPOCH + 60 * index, VALUES) for index in range(3500)]
+    big_wrong = measurement_packet(CONFIG, rows, key=WRONG_KEY)
+    big_unknown = measurement_packet(CONFIG, rows, uid=UID + 1)
+    assert len(big_wrong) > MAX_CACHED_UPLOAD_BYTES
+
+    assert (await client.post("/Q5/m", data=big_unknown)).status == HTTPStatus.NOT_FOUND
+    await hass.async_block_till_done()
+    assert [flow["context"]["unique_id"] for flow in discovery_flows(hass)] == [str(UID + 1)]
+    assert async_cached_uploads(hass, UID + 1) == []
+
+    await post_config(client, CONFIG)
+    for _ in range(3):
+        assert (await client.post("/Q5/m", data=big_wrong)).status == HTTPStatus.FORBIDDEN
+    await hass.async_block_till_done()
+    assert setup_entry.runtime_data.last_failed_upload is None
+    flows = reauth_flows(hass, setup_entry)
+    assert len(flows) == 1
+    # Nothing to check against: the new password is taken as given.
+    result = await configure(hass, flows[0]["flow_id"], **{CONF_PASSPHRASE: NEW_PASSPHRASE})
+    assert result["reason"] == "reauth_successful"

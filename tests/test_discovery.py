@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
 
 from custom_components.flexscada.discovery import (
     MAX_CACHE_BYTES,
@@ -15,6 +16,8 @@ from custom_components.flexscada.discovery import (
     KeyCheck,
     UploadCache,
     UploadKind,
+    async_cached_uploads,
+    async_forget_uploads,
     check_key,
 )
 from custom_components.flexscada.protocol import build_config_packet
@@ -109,3 +112,9 @@ def test_check_key() -> None:
     # A truncated upload proves nothing either way.
     garbled = CachedUpload(UploadKind.MEASUREMENT, measurement().body[:30])
     assert check_key([garbled], WRONG_KEY) == KeyCheck(matches=None)
+
+
+async def test_flows_before_setup_see_no_cache(hass: HomeAssistant) -> None:
+    """A config flow can run before the integration is set up: there is just nothing cached."""
+    assert async_cached_uploads(hass, UID) == []
+    async_forget_uploads(hass, UID)
