@@ -6,10 +6,13 @@ import ast
 import json
 from pathlib import Path
 import re
+import struct
 from typing import Any
 
+import homeassistant
 from homeassistant.const import Platform
 import pytest
+import yaml
 
 from custom_components.flexscada import config_flow, issues
 from custom_components.flexscada.entity_specs import SpecKind, build_entity_specs
@@ -127,3 +130,24 @@ def test_placeholders_are_balanced() -> None:
     for text in walk(STRINGS):
         assert re.sub(r"{\w+}", "", text).count("{") == 0, text
         assert re.sub(r"{\w+}", "", text).count("}") == 0, text
+
+
+def test_quality_scale_lists_every_rule() -> None:
+    """quality_scale.yaml has every rule core has, each done/todo/exempt, every exempt explained."""
+    core_file = Path(homeassistant.__file__).parent / "components/airgradient/quality_scale.yaml"
+    core_rules = set(yaml.safe_load(core_file.read_text())["rules"])
+    rules = yaml.safe_load((PACKAGE / "quality_scale.yaml").read_text())["rules"]
+    assert set(rules) == core_rules
+    for name, rule in rules.items():
+        status = rule["status"] if isinstance(rule, dict) else rule
+        assert status in {"done", "todo", "exempt"}, name
+        if status != "done":
+            assert rule["comment"].strip(), name
+
+
+def test_brand_icon_is_a_256_px_png() -> None:
+    """The brand icon is a 256x256 PNG."""
+    data = (PACKAGE / "brand" / "icon.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (256, 256)
