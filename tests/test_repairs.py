@@ -51,7 +51,9 @@ def assert_placeholders_complete(issue: ir.IssueEntry) -> None:
     assert set(issue.translation_placeholders or {}) == used
 
 
-async def test_layout_mismatch_raised_and_cleared(hass: HomeAssistant, client: TestClient) -> None:
+async def test_layout_mismatch_raised_and_cleared(
+    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+) -> None:
     """Uploads that carry fewer bits than the device's config needs raise an issue until fixed."""
     assert await post_config(client, CONFIG) == HTTPStatus.OK
     # The device logs less than the config it reports (same version) says.
@@ -77,6 +79,10 @@ async def test_layout_mismatch_raised_and_cleared(hass: HomeAssistant, client: T
     }
     assert_placeholders_complete(issue)
 
+    # The issue outlives a reload of the entry, and the reloaded device still clears it.
+    assert await hass.config_entries.async_reload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert get_issue(hass, ISSUE_LAYOUT_MISMATCH) is not None
     status, _ = await post_measurement(client, good_upload())
     assert status == HTTPStatus.OK
     assert get_issue(hass, ISSUE_LAYOUT_MISMATCH) is None

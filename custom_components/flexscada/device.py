@@ -144,7 +144,6 @@ class Q5Device:
         self.newest_upload: CachedUpload | None = None
         self.last_failed_upload: CachedUpload | None = None
         self._reauth_requested = False
-        self._layout_issue = False
 
     # -- set-up and persistence ------------------------------------------------------------
 
@@ -410,12 +409,10 @@ class Q5Device:
                 needed_bits=self.layout.payload_bits,
                 carried_bits=(packet.row_stride - readings.TIMESTAMP_SIZE) * 8,
             )
-            self._layout_issue = True
             return UploadResponse(HTTPStatus.BAD_REQUEST)
 
-        if self._layout_issue:
-            self._layout_issue = False
-            async_clear_issue(self.hass, ISSUE_LAYOUT_MISMATCH, self.uid)
+        # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
+        async_clear_issue(self.hass, ISSUE_LAYOUT_MISMATCH, self.uid)
         self._apply_measurements(packet, rows)
         self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
         self._async_update_device_registry()
@@ -446,8 +443,7 @@ class Q5Device:
     def _async_key_confirmed(self, body: bytes) -> None:
         """Note an upload the key opens: the streak of failures is over."""
         self.newest_upload = CachedUpload.keep(UploadKind.MEASUREMENT, body)
-        if self.integrity_failures >= INTEGRITY_FAILURES_BEFORE_REAUTH:
-            async_clear_issue(self.hass, ISSUE_WRONG_KEY, self.uid)
+        async_clear_issue(self.hass, ISSUE_WRONG_KEY, self.uid)
         self.integrity_failures = 0
         self._reauth_requested = False
 
