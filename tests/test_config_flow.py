@@ -38,7 +38,11 @@ from custom_components.flexscada.const import (
     CONF_UID,
     DOMAIN,
 )
-from custom_components.flexscada.discovery import MAX_CACHED_UPLOAD_BYTES, async_cached_uploads
+from custom_components.flexscada.discovery import (
+    MAX_CACHED_UIDS,
+    MAX_CACHED_UPLOAD_BYTES,
+    async_cached_uploads,
+)
 from custom_components.flexscada.issues import ISSUE_WRONG_KEY, issue_id
 
 from .common import (
@@ -257,6 +261,19 @@ async def test_renamed_entry_keeps_its_title(
     hass.config_entries.async_update_entry(setup_entry, title="Pump house")
     assert await post_config(client, CONFIG) == HTTPStatus.OK
     assert setup_entry.title == "Pump house"
+
+
+async def test_discovery_flows_are_bounded(hass: HomeAssistant, device: TestClient) -> None:
+    """Uploads of many made-up uids cannot flood Home Assistant with flows."""
+    for uid in range(1000, 1000 + MAX_CACHED_UIDS + 5):
+        assert (await device.post("/Q5/m", data=upload(uid=uid))).status == HTTPStatus.NOT_FOUND
+        await hass.async_block_till_done()
+    assert len(discovery_flows(hass)) == MAX_CACHED_UIDS
+
+
+async def test_absurd_uid_in_config_url(device: TestClient) -> None:
+    """A config upload to a uid too long to be one is answered 404, not an error."""
+    assert (await device.post(f"/Q5/cfg/{'9' * 5000}", data=b"x")).status == HTTPStatus.NOT_FOUND
 
 
 async def test_discovery_confirm_without_cache(hass: HomeAssistant) -> None:

@@ -178,12 +178,20 @@ def async_unknown_upload(hass: HomeAssistant, uid: int, kind: UploadKind, body: 
         return
     if (upload := CachedUpload.keep(kind, body)) is not None:
         hass.data[DATA_UPLOAD_CACHE].put(uid, upload)
-    if kind is UploadKind.MEASUREMENT:
-        # Deduplicated twice: the helper skips a flow with the same context and data in
-        # progress, and the flow itself aborts when its unique id is already in progress.
-        discovery_flow.async_create_flow(
-            hass,
-            DOMAIN,
-            context={"source": SOURCE_INTEGRATION_DISCOVERY},
-            data={CONF_UID: uid},
-        )
+    if kind is not UploadKind.MEASUREMENT:
+        return
+    # The uid is in clear, so anyone can post uploads of made-up uids: the flows are bounded
+    # like the cache.
+    flows = hass.config_entries.flow.async_progress_by_handler(
+        DOMAIN, match_context={"source": SOURCE_INTEGRATION_DISCOVERY}
+    )
+    if len(flows) >= MAX_CACHED_UIDS:
+        return
+    # Deduplicated twice: the helper skips a flow with the same context and data in
+    # progress, and the flow itself aborts when its unique id is already in progress.
+    discovery_flow.async_create_flow(
+        hass,
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data={CONF_UID: uid},
+    )
