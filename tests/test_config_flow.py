@@ -446,6 +446,17 @@ async def test_options_apply_without_reload(
 ) -> None:
     """Options are stored, the entry is not reloaded, and the device follows them at once."""
     runtime = setup_entry.runtime_data
+    await post_config(client, CONFIG)
+
+    def drifted_upload() -> bytes:
+        """Return an upload from a device whose clock is an hour behind."""
+        behind = int(dt_util.utcnow().timestamp()) - 3600
+        return measurement_packet(CONFIG, [(behind, VALUES)], epoch=behind)
+
+    status, reply = await post_measurement(client, drifted_upload())
+    assert status == HTTPStatus.OK
+    assert "t" in reply  # clock sync is on by default
+
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     defaults = {str(key): key.default() for key in result["data_schema"].schema if key.default}
@@ -474,23 +485,20 @@ async def test_options_apply_without_reload(
     }
     assert setup_entry.runtime_data is runtime  # not reloaded
 
-    await post_config(client, CONFIG)
-    # The device clock is an hour off: with clock sync off, the reply does not set it.
-    now = int(dt_util.utcnow().timestamp())
-    status, reply = await post_measurement(
-        client, measurement_packet(CONFIG, [(now - 3600, VALUES)], epoch=now - 3600)
-    )
-    assert status == HTTPStatus.OK
-    assert "t" not in reply
-    # Ten upload intervals of silence are tolerated instead of 2.5.
-    freezer.tick(timedelta(seconds=300 * 9))
+    # The window armed before the change (2.5 intervals) is extended when it runs out.
+    freezer.tick(timedelta(seconds=300 * 2.5 + 1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert runtime.available
-    freezer.tick(timedelta(seconds=300 * 1 + 1))
+    freezer.tick(timedelta(seconds=300 * 7.5))
     async_fire_time_changed(hass)
     await hass.async_block_till_done()
     assert not runtime.available
+
+    # With clock sync off, the drifted clock is left alone.
+    status, reply = await post_measurement(client, drifted_upload())
+    assert status == HTTPStatus.OK
+    assert "t" not in reply
 
     # The options form shows the stored values.
     result = await hass.config_entries.options.async_init(setup_entry.entry_id)

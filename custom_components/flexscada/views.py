@@ -2,7 +2,8 @@
 
 The device is an HTTP client that authenticates by encrypting with its key, so the views need no
 Home Assistant login. Answers follow the protocol: 200 once processed, 409 + getcfg when we lack
-its config. A bad upload gets a real status (400, 403, 404, 413) and one rate-limited log line;
+its config. An unknown uid gets 404, and its upload goes to discovery (see discovery.py).
+A bad upload gets a real status (400, 403, 404, 413) and one rate-limited log line;
 a failed integrity check is answered, never raised, so it neither notifies a login failure nor
 bans the device's IP.
 """
