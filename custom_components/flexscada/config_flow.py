@@ -148,8 +148,9 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the password or key of the device that is sending data."""
         errors: dict[str, str] = {}
-        if user_input is not None and (
-            result := await self._async_create_from_form(user_input, errors)
+        if (
+            user_input is not None
+            and (result := await self._async_create_from_form(user_input, errors)) is not None
         ):
             return result
         return self.async_show_form(
@@ -173,8 +174,8 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
             device = _loaded_device(entry)
             # The failing upload vouches for the new key however old it is.
             uploads = [device.last_failed_upload] if device is not None else []
-            if (key := await self._async_key_from_form(user_input, uploads, errors)) is not None:
-                return self._async_update_key(entry, key[0])
+            if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
+                return self._async_update_key(entry, found[0])
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=SECRET_SCHEMA,
@@ -193,14 +194,11 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             device = _loaded_device(entry)
-            now = dt_util.utcnow()
-            uploads = [
-                upload
-                for upload in [device.newest_upload if device is not None else None]
-                if upload is not None and upload.is_recent(now)
-            ]
-            if (key := await self._async_key_from_form(user_input, uploads, errors)) is not None:
-                return self._async_update_key(entry, key[0])
+            newest = device.newest_upload if device is not None else None
+            recent = newest is not None and newest.is_recent(dt_util.utcnow())
+            uploads = [newest] if recent else []
+            if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
+                return self._async_update_key(entry, found[0])
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=SECRET_SCHEMA,
