@@ -11,10 +11,14 @@ from typing import Any
 
 import homeassistant
 from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.icon import async_get_icons
+from homeassistant.helpers.translation import async_get_translations
 import pytest
 import yaml
 
 from custom_components.flexscada import config_flow, issues
+from custom_components.flexscada.const import DOMAIN
 from custom_components.flexscada.entity_specs import SpecKind, build_entity_specs
 from custom_components.flexscada.metrics import metric_translation_key
 from custom_components.flexscada.protocol import compile_layout, parse_config
@@ -151,3 +155,19 @@ def test_brand_icon_is_a_256_px_png() -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert data[12:16] == b"IHDR"
     assert struct.unpack(">II", data[16:24]) == (256, 256)
+
+
+async def test_home_assistant_loads_our_texts_and_icons(hass: HomeAssistant) -> None:
+    """Home Assistant's own loaders read translations/en.json and icons.json."""
+    issues_text = await async_get_translations(hass, "en", "issues", [DOMAIN])
+    assert (
+        issues_text[f"component.{DOMAIN}.issues.wrong_key.title"]
+        == (STRINGS["issues"]["wrong_key"]["title"])
+    )
+    config_text = await async_get_translations(hass, "en", "config", [DOMAIN])
+    assert (
+        config_text[f"component.{DOMAIN}.config.error.invalid_auth"]
+        == (STRINGS["config"]["error"]["invalid_auth"])
+    )
+    icons = await async_get_icons(hass, "entity", [DOMAIN])
+    assert icons[DOMAIN]["switch"]["relay_state"]["default"] == "mdi:electric-switch"
