@@ -1,5 +1,6 @@
 """Tests for loading, unloading and removing the integration and its devices."""
 
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -9,7 +10,10 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.loader import async_get_integration
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
 
 from custom_components.flexscada.const import DOMAIN
 
@@ -86,3 +90,18 @@ async def test_unload_stops_everything(
     assert await hass.config_entries.async_setup(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert setup_entry.runtime_data.config is not None  # what it told us was saved
+
+
+async def test_yaml_key_loads_views_for_discovery(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """With an empty `flexscada:` in YAML, the first Q5 is discovered before any entry exists."""
+    assert await async_setup_component(hass, DOMAIN, {DOMAIN: {}})
+    client = await hass_client_no_auth()
+    config = example_config()
+    body = measurement_packet(config, [(DEVICE_EPOCH, distinct_values(layout_of(config)))])
+    response = await client.post("/Q5/m", data=body)
+    assert response.status == HTTPStatus.NOT_FOUND
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["unique_id"] for flow in flows] == [str(UID)]

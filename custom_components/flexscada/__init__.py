@@ -14,7 +14,9 @@ from .discovery import async_forget_uploads, async_setup_discovery
 from .issues import async_clear_issues
 from .views import async_register_views
 
-CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+# An empty `flexscada:` in configuration.yaml loads the integration before any Q5 is added, so
+# the first device is discovered from its uploads; devices themselves are only set up in the UI.
+CONFIG_SCHEMA = cv.empty_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
