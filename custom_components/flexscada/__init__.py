@@ -9,7 +9,7 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_KEY, CONF_UID, DOMAIN
-from .device import Q5Device
+from .device import Q5Device, device_store
 from .discovery import async_forget_uploads, async_setup_discovery
 from .issues import async_clear_issues
 from .views import async_register_views
@@ -58,7 +58,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -
 async def async_remove_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -> None:
     """Delete the stored config, readings and repair issues of a removed Q5."""
     async_clear_issues(hass, int(entry.data[CONF_UID]))
-    await Q5Device(hass, entry, bytes.fromhex(entry.data[CONF_KEY])).async_remove_store()
+    await device_store(hass, int(entry.data[CONF_UID])).async_remove()
 
 
 async def async_remove_config_entry_device(

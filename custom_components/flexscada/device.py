@@ -78,6 +78,11 @@ STORAGE_VERSION = 1
 type Reading = float | bool
 
 
+def device_store(hass: HomeAssistant, uid: int) -> Store[StoredDevice]:
+    """Return the store of one device (`.storage/flexscada.<uid>`)."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{uid}")
+
+
 class StoredDevice(TypedDict):
     """What is persisted per device (`.storage/flexscada.<uid>`)."""
 
@@ -121,7 +126,7 @@ class Q5Device:
         self.uid = int(entry.unique_id or 0)
         self.key = key
         self.problems = ThrottledLogger()
-        self._store: Store[StoredDevice] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{self.uid}")
+        self._store = device_store(hass, self.uid)
         self.config: DeviceConfig | None = None
         self.layout: Layout | None = None
         self.specs: dict[str, EntitySpec] = build_entity_specs(self.uid, None, None)
@@ -185,10 +190,6 @@ class Q5Device:
             "rows_total": self.rows_total,
             "commands": self.commands.as_stored(),
         }
-
-    async def async_remove_store(self) -> None:
-        """Delete what is persisted for this device (the entry was removed)."""
-        await self._store.async_remove()
 
     @callback
     def async_shutdown(self) -> None:
