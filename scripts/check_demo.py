@@ -5,7 +5,8 @@
 3. sensor values change between two reads one upload interval apart;
 4. switching a relay on (`switch.turn_on`) is pending at first, then the device reports it on
    after its next uploads (command executed, acknowledged, reported);
-5. Home Assistant logged no error from the integration.
+5. a second simulated device that was never added is discovered (a flow waits for confirmation);
+6. Home Assistant logged no error from the integration.
 
 Prints PASS/FAIL per check and a summary; exit code 0 only if every check passed.
 """
@@ -28,7 +29,7 @@ import time
 from typing import Any
 
 import aiohttp
-from demo_ha import REPO, DemoState
+from demo_ha import DEMO_UID, REPO, DemoState, HassClient
 
 UPLOAD_INTERVAL = 10  # what scripts/demo gives the simulator
 
@@ -154,6 +155,8 @@ async def run_checks(
             )
         )
 
+        await check_discovery(session, state, results)
+
         switch = pick_relay_switch(await api.our_states())
         if switch is None:
             results.append(Result("relay switch follows", False, "no switch that is off"))
@@ -178,6 +181,33 @@ async def run_checks(
                 + (executed[-1] if executed else "no set_relay executed"),
             )
         )
+
+
+async def check_discovery(
+    session: aiohttp.ClientSession, state: DemoState, results: list[Result]
+) -> None:
+    """Check that the device the demo did not add shows up as a discovered flow."""
+    hass = HassClient(session, state.url)
+    hass.token = state.token
+    unknown = str(DEMO_UID + 1)
+
+    async def discovered() -> dict[str, Any] | None:
+        flows = await hass.ws_command({"type": "config_entries/flow/progress"})
+        ours = [f for f in flows if f["handler"] == "flexscada"]
+        return next((f for f in ours if f["context"].get("unique_id") == unknown), None)
+
+    try:
+        flow = await wait_for(f"a discovery flow for uid {unknown}", discovered, 3 * UPLOAD_INTERVAL)
+    except TimeoutError as err:
+        results.append(Result("unknown device discovered", False, str(err)))
+        return
+    results.append(
+        Result(
+            "unknown device discovered",
+            True,
+            f"uid {unknown}: flow {flow['step_id']!r} from source {flow['context']['source']!r}",
+        )
+    )
 
 
 def integration_errors(log: Path) -> list[str]:
@@ -230,7 +260,7 @@ def main() -> int:
     with demo_log.open("wb") as log:
         demo = subprocess.Popen(
             [str(REPO / "scripts" / "demo"), "--headless", "--fresh", "--port", str(port),
-             "--state-dir", str(state_dir)],
+             "--state-dir", str(state_dir), "--discover", "1"],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -51,6 +51,8 @@ history:
 logbook:
 person:
 automation: []
+# Listen on /Q5/ even before a first Q5 is added, so an unknown device is discovered.
+flexscada:
 
 logger:
   default: warning
