@@ -197,7 +197,8 @@ async def check_discovery(
         return next((f for f in ours if f["context"].get("unique_id") == unknown), None)
 
     try:
-        flow = await wait_for(f"a discovery flow for uid {unknown}", discovered, 3 * UPLOAD_INTERVAL)
+        what = f"a discovery flow for uid {unknown}"
+        flow = await wait_for(what, discovered, 3 * UPLOAD_INTERVAL)
     except TimeoutError as err:
         results.append(Result("unknown device discovered", False, str(err)))
         return
