@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.components.sensor import SensorDeviceClass
 import pytest
 
 from custom_components.flexscada.metrics import (
     channel_name,
+    contact_device_class,
     float_measure,
     metric_translation_key,
     unit_text_measure,
@@ -135,3 +137,21 @@ def test_channel_names(section: str, key: str, name: str) -> None:
     """Unlabelled channels get a name from their section and number; labels win."""
     assert channel_name(channel(section, key)) == name
     assert channel_name(channel(section, key, label=" Pump ")) == "Pump"
+
+
+@pytest.mark.parametrize(
+    ("true_text", "false_text", "device_class"),
+    [
+        ("Open", "Closed", BinarySensorDeviceClass.OPENING),
+        (" wet ", "DRY", BinarySensorDeviceClass.MOISTURE),
+        ("Alarm", "OK", BinarySensorDeviceClass.PROBLEM),
+        ("Pump on", "Pump off", None),
+        ("Open", None, None),
+        (None, None, None),
+    ],
+)
+def test_contact_texts(
+    true_text: str | None, false_text: str | None, device_class: BinarySensorDeviceClass | None
+) -> None:
+    """A dry contact whose texts match a device class's states gets that class."""
+    assert contact_device_class(true_text, false_text) == device_class

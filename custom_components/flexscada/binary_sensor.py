@@ -13,6 +13,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import FlexscadaConfigEntry
 from .entity import Q5Entity, Q5MetricEntity
 from .entity_specs import RELAY_TRIP_METRICS, EntitySpec, SpecKind
+from .metrics import contact_device_class
 
 PARALLEL_UPDATES = 0
 
@@ -49,7 +50,7 @@ class Q5MetricBinarySensor(Q5MetricEntity, BinarySensorEntity):
         self._attr_device_class = (
             BinarySensorDeviceClass.PROBLEM
             if spec.field.section == "relays" and spec.field.metric in RELAY_TRIP_METRICS
-            else None
+            else contact_device_class(spec.channel.true_text, spec.channel.false_text)
         )
         attributes: dict[str, Any] = {}
         if spec.channel.true_text:

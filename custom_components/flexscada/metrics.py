@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.const import (
     PERCENTAGE,
@@ -186,3 +187,30 @@ def channel_name(channel: Channel) -> str:
             return f"Power meter {int(channel.key) + 1}"
         case _:
             return f"Feed {int(channel.key) + 1}"
+
+
+# A dry contact's true/false texts (`_t`/`_f`, typed by the installer) that match the states
+# Home Assistant shows for a device class; compared case-insensitively. With a match the
+# entity reads "Open"/"Closed" like the device's own UI rather than "On"/"Off".
+_CONTACT_TEXTS: dict[tuple[str, str], BinarySensorDeviceClass] = {
+    ("open", "closed"): BinarySensorDeviceClass.OPENING,
+    ("opened", "closed"): BinarySensorDeviceClass.OPENING,
+    ("problem", "ok"): BinarySensorDeviceClass.PROBLEM,
+    ("alarm", "ok"): BinarySensorDeviceClass.PROBLEM,
+    ("fault", "ok"): BinarySensorDeviceClass.PROBLEM,
+    ("wet", "dry"): BinarySensorDeviceClass.MOISTURE,
+    ("running", "not running"): BinarySensorDeviceClass.RUNNING,
+    ("running", "stopped"): BinarySensorDeviceClass.RUNNING,
+    ("detected", "clear"): BinarySensorDeviceClass.MOTION,
+    ("unsafe", "safe"): BinarySensorDeviceClass.SAFETY,
+    ("power", "no power"): BinarySensorDeviceClass.POWER,
+}
+
+
+def contact_device_class(
+    true_text: str | None, false_text: str | None
+) -> BinarySensorDeviceClass | None:
+    """Return the device class whose states match a dry contact's texts, if one does."""
+    if not true_text or not false_text:
+        return None
+    return _CONTACT_TEXTS.get((true_text.strip().lower(), false_text.strip().lower()))
