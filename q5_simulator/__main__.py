@@ -1,0 +1,7 @@
+"""`python -m q5_simulator`: run simulated Q5 devices against a server."""
+
+import sys
+
+from .runner import main
+
+sys.exit(main())
