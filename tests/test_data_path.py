@@ -138,6 +138,7 @@ async def test_nan_reading_is_unknown(hass: HomeAssistant, client: TestClient) -
         assert state.state == STATE_UNKNOWN
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_backlog_shows_newest_row(hass: HomeAssistant, client: TestClient) -> None:
     """Of a backlog, live state comes from the newest row; an older replay does not go back."""
     config = example_config()
@@ -380,3 +381,18 @@ async def test_two_devices_are_routed_by_uid(hass: HomeAssistant, client: TestCl
     entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{other_uid}_inputs_1_avg")
     assert entity_id is not None
     assert float(hass.states.get(entity_id).state) == values["inputs.1.avg"]  # type: ignore[union-attr]
+
+
+async def test_less_used_diagnostics_start_disabled(
+    hass: HomeAssistant, client: TestClient
+) -> None:
+    """Firmware, config version, row count and clock offset start disabled; the rest enabled."""
+    registry = er.async_get(hass)
+    for key in ("firmware", "config_version", "rows_in_last_upload", "clock_offset"):
+        entry = registry.async_get(entity_id_of(hass, f"{UID}_{key}"))
+        assert entry is not None
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    for key in ("last_upload", "connectivity"):
+        entry = registry.async_get(entity_id_of(hass, f"{UID}_{key}"))
+        assert entry is not None
+        assert entry.disabled_by is None

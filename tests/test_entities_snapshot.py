@@ -24,6 +24,7 @@ from .common import (
 )
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.freeze_time("2026-11-25 12:00:00+00:00")
 @pytest.mark.parametrize(
     "platform",

@@ -54,22 +54,26 @@ DIAGNOSTIC_SENSORS: dict[str, Q5DiagnosticSensorEntityDescription] = {
         Q5DiagnosticSensorEntityDescription(
             key=FIRMWARE,
             translation_key=FIRMWARE,
+            entity_registry_enabled_default=False,
             value_fn=lambda device: device.firmware_version,
         ),
         Q5DiagnosticSensorEntityDescription(
             key=CONFIG_VERSION,
             translation_key=CONFIG_VERSION,
+            entity_registry_enabled_default=False,
             value_fn=lambda device: device.config.version if device.config else None,
         ),
         Q5DiagnosticSensorEntityDescription(
             key=ROWS_IN_LAST_UPLOAD,
             translation_key=ROWS_IN_LAST_UPLOAD,
+            entity_registry_enabled_default=False,
             state_class=SensorStateClass.MEASUREMENT,
             value_fn=lambda device: device.rows_in_last_upload if device.last_upload else None,
         ),
         Q5DiagnosticSensorEntityDescription(
             key=CLOCK_OFFSET,
             translation_key=CLOCK_OFFSET,
+            entity_registry_enabled_default=False,
             device_class=SensorDeviceClass.DURATION,
             native_unit_of_measurement=UnitOfTime.SECONDS,
             state_class=SensorStateClass.MEASUREMENT,

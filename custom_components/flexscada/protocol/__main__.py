@@ -20,7 +20,7 @@ from .config import DeviceConfig, compile_layout, parse_config
 from .crypto import key_from_hex, key_from_passphrase
 from .decoder import Value, decode_rows
 from .errors import Q5ProtocolError
-from .packets import open_config_packet, open_measurement_packet, peek_uid
+from .packets import open_config_packet, open_measurement_packet
 
 _PROG = "python -m custom_components.flexscada.protocol"
 EXIT_BAD_INPUT = 2
@@ -75,14 +75,12 @@ def _decode(args: argparse.Namespace) -> None:
         config = parse_config(args.config.read_bytes())
     else:
         config = open_config_packet(key, args.config_packet.read_bytes())
-    data = args.packet.read_bytes()
-    uid = peek_uid(data)
-    packet = open_measurement_packet(key, data)
+    packet = open_measurement_packet(key, args.packet.read_bytes())
     decoded = decode_rows(compile_layout(config), packet, check_version=not args.any_cfg_version)
     write = sys.stdout.write
     for timestamp, values in decoded.rows():
         line = {
-            "uid": uid,
+            "uid": packet.uid,
             "timestamp": timestamp,
             "values": {name: _json_value(value) for name, value in values.items()},
         }
@@ -94,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         _decode(args)
+    except SystemExit as done:  # --help / --version: argparse has printed what was asked
+        return done.code if isinstance(done.code, int) else 0
     except _UsageError as err:
         sys.stderr.write(f"{_PROG}: usage error: {err}\n")
         return EXIT_BAD_INPUT
@@ -106,5 +106,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover  (run by test_as_subprocess, out of coverage's sight)
     sys.exit(main())

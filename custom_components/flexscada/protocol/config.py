@@ -18,6 +18,7 @@ from typing import Any
 from .errors import BadConfigError
 from .readings import (
     BIT_WIDTH,
+    DUPLICATE_METRIC_OCCUPIES_BITS,
     INPUT_ENABLED_DEFAULT,
     JSON_PADDING,
     MFEED_TYPE_METRICS,
@@ -105,6 +106,10 @@ class Layout:
     fields: tuple[Field, ...]
     payload_bits: int
     _index: dict[str, Field] = dataclasses.field(init=False, repr=False, compare=False, hash=False)
+    #: Memo for data derived from the layout by other modules (the decoder's plan); not compared.
+    derived: dict[str, object] = dataclasses.field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {field.key: field for field in self.fields})
@@ -261,20 +266,21 @@ def compile_layout(config: DeviceConfig) -> Layout:
         seen: set[str] = set()
         for metric in channel.walk or channel.metrics:
             width = metric_width(channel.section, metric)
-            # A repeated metric still occupies its bits; only its first occurrence is a field.
-            if metric not in seen:
-                seen.add(metric)
-                fields.append(
-                    Field(
-                        section=channel.section,
-                        channel_key=channel.key,
-                        label=channel.label,
-                        metric=metric,
-                        kind=FieldKind.BIT if width == BIT_WIDTH else FieldKind.FLOAT,
-                        width=width,
-                        bit_offset=offset,
-                        unit=channel.unit,
-                    )
+            if metric in seen:
+                offset += width if DUPLICATE_METRIC_OCCUPIES_BITS else 0
+                continue
+            seen.add(metric)
+            fields.append(
+                Field(
+                    section=channel.section,
+                    channel_key=channel.key,
+                    label=channel.label,
+                    metric=metric,
+                    kind=FieldKind.BIT if width == BIT_WIDTH else FieldKind.FLOAT,
+                    width=width,
+                    bit_offset=offset,
+                    unit=channel.unit,
                 )
+            )
             offset += width
     return Layout(version=config.version, fields=tuple(fields), payload_bits=offset)

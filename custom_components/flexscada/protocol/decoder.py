@@ -24,7 +24,6 @@ from .readings import TIMESTAMP_SIZE
 type Value = float | bool
 _TIMESTAMP_BITS = 8 * TIMESTAMP_SIZE
 _WINDOW = 8  # bytes in the uint64 window a float32 is cut from
-_PLAN_CACHE_SIZE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +41,12 @@ class _Plan:
     reorder: Callable[[list[Any]], tuple[Any, ...]]
 
 
-def _single(values: list[Any]) -> tuple[Any, ...]:
-    """Reorder a one-field row (itemgetter with one index returns the item, not a tuple)."""
-    return (values[0],)
+def _reorderer(order: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    """Return a function picking `order` out of a list as a tuple, fast for the common case."""
+    if len(order) >= 2:
+        return itemgetter(*order)
+    # itemgetter needs an index and, with one, returns the item instead of a tuple.
+    return lambda values: tuple(values[i] for i in order)
 
 
 def _make_plan(layout: Layout) -> _Plan:
@@ -54,7 +56,6 @@ def _make_plan(layout: Layout) -> _Plan:
     columns |= {f.key: (False, i) for i, f in enumerate(bits)}
     position = {key: (i if is_float else len(floats) + i) for key, (is_float, i) in columns.items()}
     order = [position[f.key] for f in layout.fields]
-    reorder = _single if len(order) == 1 else itemgetter(*order)
     bit_offsets = np.array([f.bit_offset + _TIMESTAMP_BITS for f in bits], dtype=np.intp)
     return _Plan(
         keys=tuple(f.key for f in layout.fields),
@@ -64,23 +65,16 @@ def _make_plan(layout: Layout) -> _Plan:
         float_offsets=np.array([f.bit_offset + _TIMESTAMP_BITS for f in floats], dtype=np.int64),
         bit_bytes=bit_offsets // 8,
         bit_shifts=(bit_offsets % 8).astype(np.uint8),
-        reorder=reorder,
+        reorder=_reorderer(order),
     )
 
 
-# Keyed by id() with the layout kept alive beside its plan, so an id cannot be reused while cached;
-# hashing a Layout (a tuple of ~100 fields) would cost more than the one-row decode itself.
-_plans: dict[int, tuple[Layout, _Plan]] = {}
-
-
 def _plan(layout: Layout) -> _Plan:
-    cached = _plans.get(id(layout))
-    if cached is not None and cached[0] is layout:
-        return cached[1]
-    if len(_plans) >= _PLAN_CACHE_SIZE:
-        del _plans[next(iter(_plans))]
-    plan = _make_plan(layout)
-    _plans[id(layout)] = (layout, plan)
+    # Memoised on the layout itself: hashing a Layout (~100 fields) for a global cache would cost
+    # more than decoding a one-row upload. A race only computes the same plan twice.
+    plan = layout.derived.get(__name__)
+    if not isinstance(plan, _Plan):
+        plan = layout.derived[__name__] = _make_plan(layout)
     return plan
 
 
@@ -150,11 +144,8 @@ class DecodedRows:
 def decode_rows(
     layout: Layout, packet: MeasurementPacket, *, check_version: bool = True
 ) -> DecodedRows:
-    """Decode every queued measurement of `packet` with `layout`.
-
-    LayoutMismatchError if the layout needs more payload bits than a row carries, or (unless
-    `check_version` is False) if the packet reports another config version than the layout's.
-    """
+    """Decode every row of `packet`; LayoutMismatchError if `layout` cannot be the one it used."""
+    # A packet of another config version would decode to plausible garbage, hence the default check.
     count, stride = packet.meta.measurement_count, packet.row_stride
     if check_version and packet.meta.cfg_version != layout.version:
         raise LayoutMismatchError(

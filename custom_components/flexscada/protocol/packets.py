@@ -81,13 +81,14 @@ def open_measurement_packet(key: bytes, data: bytes | memoryview) -> Measurement
             "of meta fields"
         )
     meta = MeasurementMeta(*MEASUREMENT_META.unpack_from(plaintext))
-    available = len(plaintext) - MEASUREMENT_META_SIZE
+    body = memoryview(plaintext)[MEASUREMENT_META_SIZE:]
     count, size = meta.measurement_count, meta.measurement_size
-    stride = measurement_row_stride(count, size, available)
+    stride = measurement_row_stride(count, size, body)
     if stride is None:
         raise BadLengthError(
             f"measurementCount {count} x measurementSize {size} (or {size + TIMESTAMP_SIZE} with "
-            f"the timestamp) does not account for the {available} bytes after the meta fields"
+            f"the timestamp) does not account for the {len(body)} bytes after the meta fields "
+            "(rows, then fewer than 16 bytes of NUL/space padding)"
         )
     rows = plaintext[MEASUREMENT_META_SIZE : MEASUREMENT_META_SIZE + count * stride]
     return MeasurementPacket(uid=uid, meta=meta, rows=rows, row_stride=stride)
@@ -131,11 +132,9 @@ def build_measurement_packet(
     last_cmd_id_ack: int = 0,
     measurement_size: int | None = None,
 ) -> bytes:
-    """Return a sealed measurement upload as the device sends it (for the simulator and tests).
-
-    `measurement_size` overrides the header field (default: row bytes incl. the timestamp), to
-    imitate a device that does not count the timestamp.
-    """
+    """Return a sealed measurement upload as the device sends it (for the simulator and tests)."""
+    # measurement_size overrides the header field (default: row bytes incl. the timestamp), to
+    # imitate a device that does not count the timestamp.
     stride = TIMESTAMP_SIZE + layout.payload_bytes
     body = bytearray(
         MEASUREMENT_META.pack(

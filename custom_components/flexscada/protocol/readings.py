@@ -37,6 +37,9 @@ TIMESTAMP_SIZE: Final = U32.size
 #: (a) Padding we write: NUL bytes up to a multiple of 16 (the spec allows NULs or spaces).
 PAD_BYTE: Final = b"\x00"
 
+#: (a) Bytes the spec pads a plaintext with.
+PADDING_BYTES: Final = b"\x00 "
+
 #: (c) Padding we strip from a decrypted JSON text before parsing: NULs and JSON whitespace.
 JSON_PADDING: Final = b"\x00 \t\r\n"
 
@@ -47,38 +50,33 @@ MAX_TRAILING_BYTES: Final = 0
 PASSPHRASE_SUFFIX: Final = "FlexsQ5!"  # noqa: S105  (public, from the spec; not a secret)
 
 
+# (a) says payloadLength is a multiple of 16. (c) If it is not, we round the ciphertext up to
+# whole blocks; the digest covers exactly payloadLength plaintext bytes. We always send multiples.
 def cipher_length(payload_length: int) -> int:
-    """Return how many encrypted bytes follow the AES_HEADER for a given payloadLength.
-
-    (a) says payloadLength is a multiple of 16. (c) If it is not, we round the ciphertext up to
-    whole blocks and the digest covers exactly payloadLength plaintext bytes. We always send
-    multiples of 16.
-    """
+    """Return how many encrypted bytes follow the AES_HEADER for a given payloadLength."""
     return payload_length + (-payload_length % AES_BLOCK)
 
 
-def measurement_row_stride(count: int, size: int, available: int) -> int | None:
-    """Return the bytes per queued measurement (timestamp included), or None if nothing fits.
-
-    (c) measurementSize counts the 4-byte timestamp. If count * size does not account for the
-    `available` decrypted bytes after the meta fields (they may be followed by fewer than 16
-    padding bytes) but count * (size + 4) does, the device did not count it. Ties go to the first.
-    """
+# (c) measurementSize counts the 4-byte timestamp. A stride "accounts for" the plaintext after the
+# meta fields when its rows leave fewer than 16 bytes and those are padding (NULs or spaces, as the
+# spec pads). If `size` does not account for it but `size + 4` does, the device did not count the
+# timestamp. The padding test is what tells the two apart for 1-3 rows (4 * count < 16); if the last
+# row happens to end in padding-like bytes, both fit and `size` wins.
+def measurement_row_stride(count: int, size: int, body: bytes | memoryview) -> int | None:
+    """Return the bytes per queued measurement (timestamp included), or None if nothing fits."""
     for stride in (size, size + TIMESTAMP_SIZE):
         if stride < TIMESTAMP_SIZE:
             continue
-        spare = available - count * stride
-        if 0 <= spare < AES_BLOCK:
+        spare = len(body) - count * stride
+        if 0 <= spare < AES_BLOCK and not bytes(body[count * stride :]).strip(PADDING_BYTES):
             return stride
     return None
 
 
+# (c) LSB-first: bit 0 is the lowest bit of the first payload byte; a float32 is its 32 bits as an
+# IEEE-754 single. This is the reference reading; the vectorised decoder is tested against it.
 def extract_field(payload: int, offset: int, width: int) -> int:
-    """Return the `width` bits at bit `offset` of a payload read as one little-endian integer.
-
-    (c) LSB-first: bit 0 is the lowest bit of the first payload byte. A float32 is those 32 bits as
-    an IEEE-754 single. This is the reference; the vectorised decoder must agree with it.
-    """
+    """Return the `width` bits at bit `offset` of a payload read as one little-endian integer."""
     return (payload >> offset) & ((1 << width) - 1)
 
 
@@ -118,12 +116,10 @@ def array_channel_key(index: int) -> str:
     return str(index)
 
 
+# (b) keys are 1-based channel numbers walked in ascending numeric order; (c) a key that is not a
+# decimal number makes the order unknowable, so the config is rejected.
 def object_channel_order(keys: Iterable[str]) -> list[str] | None:
-    """Return an object-shaped section's keys in walk order, or None if one is not a number.
-
-    (b) keys are 1-based channel numbers walked in ascending numeric order; (c) a key that is not
-    a decimal number makes the order unknowable, so the config is rejected.
-    """
+    """Return an object-shaped section's keys in walk order, or None if one is not a number."""
     keys = list(keys)
     if not all(key.isdecimal() and key.isascii() for key in keys):
         return None
