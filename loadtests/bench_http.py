@@ -20,12 +20,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 import cProfile
 from dataclasses import dataclass
+import functools
 import io
 import os
 import pstats
 import random
 import statistics
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -83,7 +85,7 @@ class FloorView(HomeAssistantView):
         return web.Response(status=200)
 
 
-async def _timed_post(client: TestClient, path: str, body: bytes) -> float:
+async def _timed_post(client: TestClient[Any, Any], path: str, body: bytes) -> float:
     start = time.perf_counter()
     response = await client.post(path, data=body)
     await response.read()
@@ -277,9 +279,11 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
     floor_stalls: list[StallResult] = []
     idle: list[StallResult] = []
     for body in backlogs:
-        stalls.append(await _with_ticker(lambda body=body: post_backlog(body)))
-        floor_stalls.append(await _with_ticker(lambda body=body: post_floor(body)))
-        idle.append(await _with_ticker(lambda: asyncio.sleep(stalls[-1].request_ms / 1000)))
+        stalls.append(await _with_ticker(functools.partial(post_backlog, body)))
+        floor_stalls.append(await _with_ticker(functools.partial(post_floor, body)))
+        idle.append(
+            await _with_ticker(functools.partial(asyncio.sleep, stalls[-1].request_ms / 1000))
+        )
     await hass.async_block_till_done()
     assert device.rows_in_last_upload == count
 
