@@ -6,6 +6,7 @@ from datetime import timedelta
 from http import HTTPStatus
 import logging
 import math
+from typing import Any
 
 from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
@@ -396,3 +397,17 @@ async def test_less_used_diagnostics_start_disabled(
         entry = registry.async_get(entity_id_of(hass, f"{UID}_{key}"))
         assert entry is not None
         assert entry.disabled_by is None
+
+
+async def test_removing_the_entry_deletes_its_store(
+    hass: HomeAssistant,
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The stored config, readings and queue of a removed Q5 are deleted with it."""
+    await post_config(client, example_config())
+    assert f"{DOMAIN}.{UID}" in hass_storage
+    assert await hass.config_entries.async_remove(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert f"{DOMAIN}.{UID}" not in hass_storage

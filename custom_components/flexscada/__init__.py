@@ -8,11 +8,15 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_KEY, DOMAIN
-from .device import Q5Device
+from .const import CONF_KEY, CONF_UID, DOMAIN
+from .device import Q5Device, device_store
+from .discovery import async_forget_uploads, async_setup_discovery
+from .issues import async_clear_issues
 from .views import async_register_views
 
-CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+# An empty `flexscada:` in configuration.yaml loads the integration before any Q5 is added, so
+# the first device is discovered from its uploads; devices themselves are only set up in the UI.
+CONFIG_SCHEMA = cv.empty_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -27,6 +31,7 @@ type FlexscadaConfigEntry = ConfigEntry[Q5Device]
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the upload views once per Home Assistant process (views cannot be removed)."""
+    async_setup_discovery(hass)
     async_register_views(hass)
     return True
 
@@ -34,6 +39,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -> bool:
     """Set up one Q5 from its stored config, before it uploads again."""
     device = Q5Device(hass, entry, bytes.fromhex(entry.data[CONF_KEY]))
+    async_forget_uploads(hass, device.uid)
     await device.async_load()
     # The device exists from the start, even before the Q5 has sent its config.
     dr.async_get(hass).async_get_or_create(config_entry_id=entry.entry_id, **device.device_info)
@@ -50,5 +56,17 @@ async def async_unload_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -> None:
-    """Delete the stored config and readings of a removed Q5."""
-    await Q5Device(hass, entry, bytes.fromhex(entry.data[CONF_KEY])).async_remove_store()
+    """Delete the stored config, readings and repair issues of a removed Q5."""
+    async_clear_issues(hass, int(entry.data[CONF_UID]))
+    await device_store(hass, int(entry.data[CONF_UID])).async_remove()
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: FlexscadaConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Allow removing only a device that is not this entry's Q5.
+
+    The entry is the Q5: its own device comes back at the next setup, so removing it would
+    achieve nothing; deleting the entry is how a Q5 is removed.
+    """
+    return (DOMAIN, str(entry.data[CONF_UID])) not in device_entry.identifiers

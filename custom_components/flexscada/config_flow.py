@@ -1,29 +1,98 @@
-"""Config flow for FlexSCADA Q5: one entry per device, unique id = the device's uid."""
+"""Config flow for FlexSCADA Q5: one entry per device, unique id = the device's uid.
+
+The device cannot be asked anything: it only posts to us. So a key is checked against what the
+device really sent, when we have it: the cached uploads of a not yet configured uid (user and
+discovery steps), the newest failing upload (reauth) or the newest upload (reconfigure). With
+nothing to check against, the key is taken as given, and a wrong one leads to reauth later.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, override
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import callback
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.typing import DiscoveryInfoType
+from homeassistant.util import dt as dt_util
 import probatio
 
-from .const import CONF_KEY, CONF_PASSPHRASE, CONF_UID, DOMAIN
+from .const import (
+    CONF_AVAILABILITY_FACTOR,
+    CONF_CLOCK_SYNC,
+    CONF_CLOCK_SYNC_THRESHOLD,
+    CONF_COMMAND_EXPIRY,
+    CONF_KEY,
+    CONF_PASSPHRASE,
+    CONF_UID,
+    DEFAULT_AVAILABILITY_FACTOR,
+    DEFAULT_CLOCK_SYNC,
+    DEFAULT_CLOCK_SYNC_THRESHOLD,
+    DEFAULT_COMMAND_EXPIRY,
+    DOMAIN,
+)
+from .device import Q5Device
+from .discovery import CachedUpload, async_cached_uploads, check_key
+from .issues import async_clear_issues
 from .protocol import InvalidKeyError, key_from_hex, key_from_passphrase
 
-USER_SCHEMA = probatio.Schema(
-    {
-        probatio.Required(CONF_UID): TextSelector(),
-        probatio.Optional(CONF_PASSPHRASE): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.PASSWORD)
+MAX_UID = 0xFFFFFFFF
+
+_SECRET_FIELDS = {
+    probatio.Optional(CONF_PASSPHRASE): TextSelector(
+        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+    ),
+    probatio.Optional(CONF_KEY): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
+}
+USER_SCHEMA = probatio.Schema({probatio.Required(CONF_UID): TextSelector(), **_SECRET_FIELDS})
+SECRET_SCHEMA = probatio.Schema(_SECRET_FIELDS)
+
+
+def _seconds(minimum: int, maximum: int) -> probatio.All[int]:
+    """Return a whole-seconds number field."""
+    return probatio.All(
+        NumberSelector(
+            NumberSelectorConfig(
+                min=minimum,
+                max=maximum,
+                step=1,
+                unit_of_measurement="s",
+                mode=NumberSelectorMode.BOX,
+            )
         ),
-        probatio.Optional(CONF_KEY): TextSelector(
-            TextSelectorConfig(type=TextSelectorType.PASSWORD)
+        probatio.Coerce(int),
+    )
+
+
+OPTIONS_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(
+            CONF_AVAILABILITY_FACTOR, default=DEFAULT_AVAILABILITY_FACTOR
+        ): NumberSelector(
+            NumberSelectorConfig(min=1.1, max=20, step=0.1, mode=NumberSelectorMode.BOX)
+        ),
+        probatio.Required(CONF_CLOCK_SYNC, default=DEFAULT_CLOCK_SYNC): BooleanSelector(),
+        probatio.Required(
+            CONF_CLOCK_SYNC_THRESHOLD, default=DEFAULT_CLOCK_SYNC_THRESHOLD
+        ): _seconds(1, 3600),
+        probatio.Required(CONF_COMMAND_EXPIRY, default=DEFAULT_COMMAND_EXPIRY): _seconds(
+            60, 30 * 86400
         ),
     }
 )
@@ -34,27 +103,29 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
 
+    _uid: int
+
+    @staticmethod
+    @callback
+    @override
+    def async_get_options_flow(config_entry: ConfigEntry) -> FlexscadaOptionsFlow:
+        """Return the options flow."""
+        return FlexscadaOptionsFlow()
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the device's uid and its password or key."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            uid = str(user_input[CONF_UID]).strip()
-            if not uid.isdecimal():
+            if (uid := _uid_from_input(user_input[CONF_UID])) is None:
                 errors[CONF_UID] = "invalid_uid"
             else:
-                await self.async_set_unique_id(str(int(uid)))
+                self._uid = uid
+                # A discovery flow for the same device may be waiting: the user's own flow
+                # goes ahead, and creating the entry aborts that one.
+                await self.async_set_unique_id(str(self._uid), raise_on_progress=False)
                 self._abort_if_unique_id_configured()
-                try:
-                    key = _key_from_input(user_input)
-                except InvalidKeyError:
-                    errors[CONF_KEY] = "invalid_key"
-                except ValueError:
-                    errors["base"] = "missing_secret"
-                else:
-                    return self.async_create_entry(
-                        title=f"Q5 {int(uid)}",
-                        data={CONF_UID: int(uid), CONF_KEY: key.hex()},
-                    )
+                if (result := await self._async_create_from_form(user_input, errors)) is not None:
+                    return result
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
@@ -62,12 +133,162 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"server_url": self._server_url()},
         )
 
+    async def async_step_integration_discovery(
+        self, discovery_info: DiscoveryInfoType
+    ) -> ConfigFlowResult:
+        """Start from an upload of an unknown uid (see discovery.async_unknown_upload)."""
+        self._uid = int(discovery_info[CONF_UID])
+        await self.async_set_unique_id(str(self._uid))
+        self._abort_if_unique_id_configured()
+        self.context["title_placeholders"] = {"name": f"Q5 {self._uid}"}
+        return await self.async_step_discovery_confirm()
+
+    async def async_step_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the password or key of the device that is sending data."""
+        errors: dict[str, str] = {}
+        if (
+            user_input is not None
+            and (result := await self._async_create_from_form(user_input, errors)) is not None
+        ):
+            return result
+        return self.async_show_form(
+            step_id="discovery_confirm",
+            data_schema=SECRET_SCHEMA,
+            errors=errors,
+            description_placeholders={"uid": str(self._uid)},
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Start when the device's uploads no longer open with the stored key."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the device's new password or key, checked against its newest failing upload."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            device = _loaded_device(entry)
+            # The failing upload vouches for the new key however old it is.
+            uploads = [device.last_failed_upload] if device is not None else []
+            if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
+                return self._async_update_key(entry, found[0])
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=SECRET_SCHEMA,
+            errors=errors,
+            description_placeholders={"name": entry.title},
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the key of a configured device; the uid is the device and stays.
+
+        A different uid is a different device, so there is no uid field: add that device instead.
+        """
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            device = _loaded_device(entry)
+            newest = device.newest_upload if device is not None else None
+            recent = newest is not None and newest.is_recent(dt_util.utcnow())
+            uploads = [newest] if recent else []
+            if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
+                return self._async_update_key(entry, found[0])
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=SECRET_SCHEMA,
+            errors=errors,
+            description_placeholders={"name": entry.title, "server_url": self._server_url()},
+        )
+
+    async def _async_create_from_form(
+        self, user_input: dict[str, Any], errors: dict[str, str]
+    ) -> ConfigFlowResult | None:
+        """Create the entry for `self._uid` if the form's key fits its cached uploads."""
+        uploads = async_cached_uploads(self.hass, self._uid)
+        if (found := await self._async_key_from_form(user_input, uploads, errors)) is None:
+            return None
+        key, name = found
+        return self.async_create_entry(
+            title=name or f"Q5 {self._uid}",
+            data={CONF_UID: self._uid, CONF_KEY: key.hex()},
+        )
+
+    async def _async_key_from_form(
+        self,
+        user_input: dict[str, Any],
+        uploads: Iterable[CachedUpload | None],
+        errors: dict[str, str],
+    ) -> tuple[bytes, str | None] | None:
+        """Return the form's key and the device name it revealed; None with `errors` set."""
+        try:
+            key = _key_from_input(user_input)
+        except InvalidKeyError:
+            errors[CONF_KEY] = "invalid_key"
+            return None
+        except ValueError:
+            errors["base"] = "missing_secret"
+            return None
+        check = await self.hass.async_add_executor_job(
+            check_key, [upload for upload in uploads if upload is not None], key
+        )
+        if check.matches is False:
+            errors["base"] = "invalid_auth"
+            return None
+        return key, check.name
+
+    def _async_update_key(self, entry: ConfigEntry, key: bytes) -> ConfigFlowResult:
+        """Store a new key, withdraw the device's issues and reload it."""
+        async_clear_issues(self.hass, int(entry.data[CONF_UID]))
+        return self.async_update_reload_and_abort(entry, data_updates={CONF_KEY: key.hex()})
+
     def _server_url(self) -> str:
         """Return the URL the device should use as its server."""
         try:
             return get_url(self.hass, allow_ip=True, prefer_external=True)
         except NoURLAvailableError:
             return "http://<home-assistant>:8123"
+
+
+class FlexscadaOptionsFlow(OptionsFlow):
+    """Tune availability, clock sync and command expiry.
+
+    No reload: the device reads every option where it uses it, so a change applies from the
+    next upload on (the availability window also when its current timer runs out). A reload
+    would re-create every entity and forget the integrity-failure streak for nothing.
+    """
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show and store the options."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                OPTIONS_SCHEMA, self.config_entry.options
+            ),
+        )
+
+
+def _loaded_device(entry: ConfigEntry) -> Q5Device | None:
+    """Return the runtime of a loaded entry, None when it is not loaded."""
+    if entry.state is not ConfigEntryState.LOADED:
+        return None
+    device: Q5Device = entry.runtime_data
+    return device
+
+
+def _uid_from_input(value: object) -> int | None:
+    """Return the uid typed in the form (a uint32 in decimal), None if it is not one."""
+    text = str(value).strip().lstrip("0") or "0"
+    if not text.isdecimal() or len(text) > len(str(MAX_UID)) or int(text) > MAX_UID:
+        return None
+    return int(text)
 
 
 def _key_from_input(user_input: dict[str, Any]) -> bytes:

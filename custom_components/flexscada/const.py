@@ -36,6 +36,10 @@ MAX_CONFIG_BYTES: Final = 256 * 1024
 # Uploads larger than this are opened and decoded in the executor so the event loop never stalls.
 INLINE_DECODE_LIMIT: Final = 16 * 1024
 
+# This many measurement uploads in a row that fail the integrity check, with no good one in
+# between, mean the device's password changed: one tampered or garbled upload must not.
+INTEGRITY_FAILURES_BEFORE_REAUTH: Final = 3
+
 # Repeated failures from the same device are logged at most once per this interval.
 LOG_INTERVAL: Final = timedelta(minutes=10)
 # Stored values are written at most this often; the config is saved before it is acknowledged.

@@ -36,12 +36,21 @@ from .const import (
     DEFAULT_UPLOAD_INTERVAL,
     DOMAIN,
     INLINE_DECODE_LIMIT,
+    INTEGRITY_FAILURES_BEFORE_REAUTH,
     LOGGER,
     MANUFACTURER,
     MODEL,
     STORE_SAVE_DELAY,
 )
+from .discovery import CachedUpload, UploadKind
 from .entity_specs import EntitySpec, build_entity_specs
+from .issues import (
+    ISSUE_LAYOUT_MISMATCH,
+    ISSUE_WRONG_KEY,
+    async_clear_issue,
+    async_raise_layout_mismatch,
+    async_raise_wrong_key,
+)
 from .logs import ThrottledLogger
 from .protocol import (
     DecodedRows,
@@ -58,6 +67,7 @@ from .protocol import (
     open_config_packet,
     open_measurement_packet,
     parse_config,
+    readings,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +76,11 @@ if TYPE_CHECKING:
 STORAGE_VERSION = 1
 
 type Reading = float | bool
+
+
+def device_store(hass: HomeAssistant, uid: int) -> Store[StoredDevice]:
+    """Return the store of one device (`.storage/flexscada.<uid>`)."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{uid}")
 
 
 class StoredDevice(TypedDict):
@@ -111,7 +126,7 @@ class Q5Device:
         self.uid = int(entry.unique_id or 0)
         self.key = key
         self.problems = ThrottledLogger()
-        self._store: Store[StoredDevice] = Store(hass, STORAGE_VERSION, f"{DOMAIN}.{self.uid}")
+        self._store = device_store(hass, self.uid)
         self.config: DeviceConfig | None = None
         self.layout: Layout | None = None
         self.specs: dict[str, EntitySpec] = build_entity_specs(self.uid, None, None)
@@ -128,6 +143,12 @@ class Q5Device:
         self._platform_adders: dict[Platform, Callable[[list[EntitySpec]], None]] = {}
         self._unavailable_timer: CALLBACK_TYPE | None = None
         self.commands = CommandQueue(self.uid)
+        # Key health, for reauth and repairs: failures since the last good upload, and uploads
+        # to check a new key against (the newest one, and the newest that failed).
+        self.integrity_failures = 0
+        self.newest_upload: CachedUpload | None = None
+        self.last_failed_upload: CachedUpload | None = None
+        self._reauth_requested = False
 
     # -- set-up and persistence ------------------------------------------------------------
 
@@ -169,10 +190,6 @@ class Q5Device:
             "rows_total": self.rows_total,
             "commands": self.commands.as_stored(),
         }
-
-    async def async_remove_store(self) -> None:
-        """Delete what is persisted for this device (the entry was removed)."""
-        await self._store.async_remove()
 
     @callback
     def async_shutdown(self) -> None:
@@ -272,6 +289,9 @@ class Q5Device:
             registry.async_update_device(
                 device.id, name=self.name, sw_version=self.firmware_version
             )
+        # The entry is named after the device once its name is known, unless the user renamed it.
+        if self.entry.title == f"Q5 {self.uid}" != self.name:
+            self.hass.config_entries.async_update_entry(self.entry, title=self.name)
 
     # -- availability -------------------------------------------------------------------------
 
@@ -360,10 +380,12 @@ class Q5Device:
                 "Device %s: upload failed the integrity check (wrong key or tampered)",
                 self.uid,
             )
+            self._async_integrity_failed(body)
             return UploadResponse(HTTPStatus.FORBIDDEN)
         except Q5ProtocolError as err:
             self.problems.report("malformed", "Device %s: malformed upload: %s", self.uid, err)
             return UploadResponse(HTTPStatus.BAD_REQUEST)
+        self._async_key_confirmed(body)
 
         meta = packet.meta
         self._acknowledge_commands(meta.last_cmd_id_ack)
@@ -380,14 +402,51 @@ class Q5Device:
             rows = await self._run(len(body), decode_rows, self.layout, packet)
         except LayoutMismatchError as err:
             self.problems.report("layout", "Device %s: %s", self.uid, err)
+            async_raise_layout_mismatch(
+                self.hass,
+                self.uid,
+                device=self.name,
+                config_version=meta.cfg_version,
+                needed_bits=self.layout.payload_bits,
+                carried_bits=(packet.row_stride - readings.TIMESTAMP_SIZE) * 8,
+            )
             return UploadResponse(HTTPStatus.BAD_REQUEST)
 
+        # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
+        async_clear_issue(self.hass, ISSUE_LAYOUT_MISMATCH, self.uid)
         self._apply_measurements(packet, rows)
         self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
         self._async_update_device_registry()
         self._update_availability()
         self._async_notify_entities()
         return UploadResponse(HTTPStatus.OK, self._reply_body())
+
+    @callback
+    def _async_integrity_failed(self, body: bytes) -> None:
+        """Count an upload the key cannot open; a streak of them means the key changed."""
+        if (upload := CachedUpload.keep(UploadKind.MEASUREMENT, body)) is not None:
+            self.newest_upload = self.last_failed_upload = upload
+        self.integrity_failures += 1
+        if self.integrity_failures < INTEGRITY_FAILURES_BEFORE_REAUTH:
+            return
+        async_raise_wrong_key(self.hass, self.uid, self.name, self.integrity_failures)
+        if not self._reauth_requested:
+            self._reauth_requested = True
+            LOGGER.warning(
+                "Device %s: its key opened none of its last %d uploads; "
+                "asking for its new password",
+                self.uid,
+                self.integrity_failures,
+            )
+            self.entry.async_start_reauth(self.hass)
+
+    @callback
+    def _async_key_confirmed(self, body: bytes) -> None:
+        """Note an upload the key opens: the streak of failures is over."""
+        self.newest_upload = CachedUpload.keep(UploadKind.MEASUREMENT, body)
+        async_clear_issue(self.hass, ISSUE_WRONG_KEY, self.uid)
+        self.integrity_failures = 0
+        self._reauth_requested = False
 
     async def _run[*Ts, R](self, size: int, func: Callable[[*Ts], R], *args: *Ts) -> R:
         """Run protocol work on `size` bytes inline when small, in the executor when large."""

@@ -2,7 +2,8 @@
 
 The device is an HTTP client that authenticates by encrypting with its key, so the views need no
 Home Assistant login. Answers follow the protocol: 200 once processed, 409 + getcfg when we lack
-its config. A bad upload gets a real status (400, 403, 404, 413) and one rate-limited log line;
+its config. An unknown uid gets 404, and its upload goes to discovery (see discovery.py).
+A bad upload gets a real status (400, 403, 404, 413) and one rate-limited log line;
 a failed integrity check is answered, never raised, so it neither notifies a login failure nor
 bans the device's IP.
 """
@@ -18,12 +19,14 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, MAX_CONFIG_BYTES, MAX_UPLOAD_BYTES
 from .device import Q5Device, UploadResponse
+from .discovery import UploadKind, async_unknown_upload
 from .logs import ThrottledLogger
 from .protocol import Q5ProtocolError, peek_uid
 
 MEASUREMENT_URL = "/Q5/m"
 CONFIG_URL = "/Q5/cfg/{uid}"
 _READ_CHUNK = 64 * 1024
+_MAX_UID_DIGITS = 10  # a uid is a uint32
 
 _LOG = ThrottledLogger()
 
@@ -114,6 +117,7 @@ class Q5MeasurementView(HomeAssistantView):
             )
             return web.Response(status=HTTPStatus.BAD_REQUEST)
         if (device := _loaded_device(hass, uid)) is None:
+            async_unknown_upload(hass, uid, UploadKind.MEASUREMENT, body)
             return _unknown_device(request, uid)
         return _respond(await device.async_handle_measurement(body))
 
@@ -128,10 +132,11 @@ class Q5ConfigView(HomeAssistantView):
     async def post(self, request: web.Request, uid: str) -> web.Response:
         """Handle one config upload."""
         hass = request.app[KEY_HASS]
-        if not uid.isdecimal():
+        if not uid.isdecimal() or len(uid) > _MAX_UID_DIGITS:
             return web.Response(status=HTTPStatus.NOT_FOUND)
         if (body := await _read_body(request, MAX_CONFIG_BYTES)) is None:
             return _too_large(request, MAX_CONFIG_BYTES)
         if (device := _loaded_device(hass, int(uid))) is None:
+            async_unknown_upload(hass, int(uid), UploadKind.CONFIG, body)
             return _unknown_device(request, int(uid))
         return _respond(await device.async_handle_config(body))
