@@ -4,7 +4,8 @@
     device = SimulatedQ5(load_site(), uid, key, "http://127.0.0.1:8123", session)
     await device.measure()
     status = await device.upload()      # 200, 409, ... (0 = unreachable)
-    device.acknowledged, device.queue, device.last_cmd_id_ack, device.executed, device.relays
+    device.acknowledged, device.acknowledged_count, device.queue     # rows HA took / waiting
+    device.last_cmd_id_ack, device.executed, device.relays, device.exchanges
 
 Run it from the command line with `python -m q5_simulator --help`.
 """

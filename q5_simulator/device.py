@@ -155,6 +155,7 @@ class SimulatedQ5:
         max_batch: int | None = None,
         nan_rate: float = 0.0,
         retry_after_config: bool = True,
+        history: int | None = None,
     ) -> None:
         self.uid = uid
         self.key = key
@@ -179,10 +180,13 @@ class SimulatedQ5:
 
         self._queue: deque[Row] = deque()
         self.dropped_rows = 0
-        self.acknowledged: list[Row] = []
+        #: Acknowledged rows and exchanges kept (the newest `history`; None keeps all). The
+        #: counts below never forget, so a long soak can bound memory and still compare totals.
+        self.acknowledged: deque[Row] = deque(maxlen=history)
+        self.acknowledged_count = 0
         self.last_cmd_id_ack = 0
         self.executed: list[ExecutedCommand] = []
-        self.exchanges: list[Exchange] = []
+        self.exchanges: deque[Exchange] = deque(maxlen=history)
         self.config_dirty = False
 
     # -- config ----------------------------------------------------------------------------
@@ -300,11 +304,6 @@ class SimulatedQ5:
         """Return the rows waiting to be acknowledged, oldest first."""
         return tuple(self._queue)
 
-    @property
-    def acknowledged_count(self) -> int:
-        """Return how many rows the server acknowledged with HTTP 200."""
-        return len(self.acknowledged)
-
     # -- measuring ---------------------------------------------------------------------------
 
     async def measure(self, now: float | None = None) -> Row:
@@ -375,8 +374,13 @@ class SimulatedQ5:
         return status
 
     async def upload(self, now: float | None = None) -> int:
-        """Upload the queue to `/Q5/m`, obey the reply; return the measurement POST's status."""
+        """Upload the queue to `/Q5/m`, obey the reply; return the measurement POST's status.
+
+        An offline device (`online` False) reaches nobody: it returns 0 and keeps its queue.
+        """
         now = self.clock() if now is None else now
+        if not self.online:
+            return STATUS_UNREACHABLE
         if self.config_dirty:
             await self.upload_config(now)
         status, reply = await self._upload_measurements(now)
@@ -410,6 +414,7 @@ class SimulatedQ5:
             for _ in rows:
                 self.acknowledged.append(self._queue.popleft())
             flushed = len(rows)
+            self.acknowledged_count += flushed
         self._record(
             Exchange(
                 now,
@@ -449,8 +454,9 @@ class SimulatedQ5:
         if isinstance(cfg := reply.get("cfg"), Mapping):
             self._push_config(cfg)
         if isinstance(epoch := reply.get("t"), (int, float)) and not isinstance(epoch, bool):
+            was = self.device_time(now) - int(now)
             self.clock_offset = epoch - now
-            _LOGGER.info("%s clock set to %s (offset %+.0f s)", self.uid, epoch, self.clock_offset)
+            _LOGGER.info("%s clock set to %s (it was %+d s off)", self.uid, epoch, was)
         if isinstance(commands := reply.get("commands"), list):
             for command in commands:
                 if isinstance(command, Mapping):

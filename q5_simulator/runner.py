@@ -35,6 +35,8 @@ EXAMPLE_SITE = Path(__file__).with_name("example_site.json")
 DEFAULT_UID = 1535235511
 #: Seconds between the start-ups of consecutive devices, so a fleet does not post in lockstep.
 STAGGER_SECONDS = 0.37
+#: Acknowledged rows and exchanges a command-line device remembers (it runs for days).
+RUNNER_HISTORY = 1000
 
 
 def load_site(path: str | Path | None = None) -> dict[str, Any]:
@@ -177,6 +179,7 @@ def build_devices(args: argparse.Namespace, session: aiohttp.ClientSession) -> l
                 pulse_seconds=args.pulse_seconds,
                 max_batch=args.max_batch,
                 nan_rate=args.nan_rate,
+                history=RUNNER_HISTORY,
             )
         )
         _LOGGER.info(

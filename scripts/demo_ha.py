@@ -51,6 +51,8 @@ history:
 logbook:
 person:
 automation: []
+# Listen on /Q5/ even before a first Q5 is added, so an unknown device is discovered.
+flexscada:
 
 logger:
   default: warning
@@ -198,7 +200,7 @@ class HassClient:
             text = await resp.text()
             if resp.status not in ok:
                 raise DemoError(f"{method} {path} -> HTTP {resp.status}: {text[:300]}")
-            return json.loads(text) if text else None
+            return json.loads(text) if text and resp.content_type == "application/json" else None
 
     async def ws_command(self, message: Mapping[str, Any]) -> Any:  # noqa: ANN401 - JSON
         """Send one command over the websocket API and return its result."""
@@ -220,15 +222,15 @@ class HassClient:
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_http(self, wait_seconds: float) -> None:
-        """Wait until the HTTP server answers (onboarding status needs no login)."""
+        """Wait until the HTTP server answers (`/api/` says 401 without a token: it is up)."""
         deadline = time.monotonic() + wait_seconds
         last_error = "no answer"
         while time.monotonic() < deadline:
             try:
                 async with self.session.get(
-                    self.base_url + "/api/onboarding", timeout=aiohttp.ClientTimeout(total=5)
+                    self.base_url + "/api/", timeout=aiohttp.ClientTimeout(total=5)
                 ) as resp:
-                    if resp.status == 200:
+                    if resp.status in {200, 401}:
                         return
                     last_error = f"HTTP {resp.status}"
             except (aiohttp.ClientError, TimeoutError) as err:
@@ -252,7 +254,10 @@ class HassClient:
 
     async def onboarding_steps(self) -> dict[str, bool]:
         """Return {step: done} from the onboarding status."""
-        steps = await self.request("GET", "/api/onboarding")
+        # Once onboarding is complete, Home Assistant no longer registers its views at all.
+        steps = await self.request("GET", "/api/onboarding", ok=(200, 404))
+        if not isinstance(steps, list):
+            return {}
         return {step["step"]: step["done"] for step in steps}
 
     async def exchange_code(self, code: str) -> Tokens:
@@ -361,11 +366,7 @@ class HassClient:
         return list(entries)
 
     async def add_device(self, uid: int, passphrase: str) -> dict[str, Any]:
-        """Add a Q5 through the config flow unless an entry for its uid exists already."""
-        for entry in await self.config_entries(DOMAIN):
-            if str(entry.get("unique_id")) == str(uid):
-                _LOGGER.info("device %s already configured (%s)", uid, entry["title"])
-                return {"uid": uid, "entry_id": entry["entry_id"], "title": entry["title"]}
+        """Add a Q5 through the config flow; a uid configured already is fine too."""
         flow = await self.request(
             "POST",
             "/api/config/config_entries/flow",
@@ -378,10 +379,19 @@ class HassClient:
                 f"/api/config/config_entries/flow/{flow['flow_id']}",
                 json_body={"uid": str(uid), "passphrase": passphrase},
             )
+        if result.get("type") == "abort" and result.get("reason") == "already_configured":
+            # The entry list does not show unique ids; entries are titled after the uid or,
+            # once the device sent its config, after the device's name.
+            entries = await self.config_entries(DOMAIN)
+            entry = next((e for e in entries if str(uid) in e["title"]), None)
+            _LOGGER.info("device %s already configured", uid)
+            return {
+                "uid": uid,
+                "entry_id": entry["entry_id"] if entry else None,
+                "title": entry["title"] if entry else None,
+            }
         if result.get("type") == "form" and result.get("errors"):
             raise DemoError(f"adding device {uid} failed: {result['errors']}")
-        if result.get("type") == "abort":
-            raise DemoError(f"adding device {uid} aborted: {result.get('reason')}")
         if result.get("type") != "create_entry":
             raise DemoError(f"adding device {uid}: unexpected flow result {result}")
         entry = result["result"]

@@ -30,7 +30,7 @@ async def test_first_upload_sends_config_then_rows(make_device: Make, clock: Clo
     assert device.queue == ()
     assert device.acknowledged_count == 3
     # What the server decoded is exactly what the device acknowledged (float32 on both sides).
-    assert server.rows == device.acknowledged
+    assert server.rows == list(device.acknowledged)
     meta = server.packets[-1].meta
     assert meta.cfg_version == 42
     assert meta.measurement_count == 3
@@ -70,7 +70,21 @@ async def test_rows_kept_until_acknowledged(make_device: Make, clock: Clock) -> 
     assert await device.upload() == 200
     assert device.queue == ()
     assert device.acknowledged_count == 3
-    assert server.rows == device.acknowledged
+    assert server.rows == list(device.acknowledged)
+
+
+async def test_offline_device_keeps_measuring(make_device: Make, clock: Clock) -> None:
+    server = MiniServer(KEY)
+    device, session = make_device(server)
+    device.online = False
+    for _ in range(4):
+        await device.measure()
+        assert await device.upload() == 0
+        clock.now += 60
+    assert session.posts == []
+    device.online = True
+    assert await device.upload() == 200
+    assert server.packets[-1].meta.measurement_count == 4
 
 
 async def test_backlog_goes_out_as_one_upload(make_device: Make, clock: Clock) -> None:
@@ -96,7 +110,7 @@ async def test_max_batch_limits_rows_per_upload(make_device: Make) -> None:
     await device.upload()
     await device.upload()
     assert device.queue == ()
-    assert server.rows == device.acknowledged
+    assert server.rows == list(device.acknowledged)
 
 
 async def test_commands_executed_once_in_order_and_acknowledged(make_device: Make) -> None:
@@ -291,3 +305,15 @@ async def test_exchange_log(make_device: Make) -> None:
     assert (first.path, first.status, first.rows, first.flushed) == ("/Q5/m", 409, 1, 0)
     assert first.reply == {"Cmd": "getcfg"}
     assert device.exchanges[-1].flushed == 1
+
+
+async def test_history_bounds_memory_not_counts(make_device: Make) -> None:
+    server = MiniServer(KEY)
+    device, _ = make_device(server, history=10)
+    await device.fill_backlog(25)
+    await device.upload()
+    assert device.acknowledged_count == 25
+    assert list(device.acknowledged) == server.rows[-10:]
+    for _ in range(12):
+        await device.upload()
+    assert len(device.exchanges) == 10

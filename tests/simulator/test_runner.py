@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 import pytest
 
 from q5_simulator import EXAMPLE_SITE, device_config, load_site, toggle_channel
-from q5_simulator.runner import build_devices, parse_args, run
+from q5_simulator.runner import Fleet, build_devices, parse_args, run
 
 from .conftest import KEY, UID
 from .fakes import MiniServer, Post
@@ -94,3 +94,17 @@ async def test_cli_refuses_bad_config(tmp_path: Any) -> None:
 def test_parse_args_validation() -> None:
     with pytest.raises(SystemExit):
         parse_args(["--devices", "0"])
+
+
+async def test_fleet_signal_actions() -> None:
+    """SIGUSR1 saves every config with a new version; SIGUSR2 toggles offline/online."""
+    args = parse_args(["--devices", "2", "--bump-toggles-channel"])
+    fleet = Fleet(build_devices(args, session=None), args)  # type: ignore[arg-type]
+    fleet.bump_all()
+    assert [d.config_version for d in fleet.devices] == [43, 43]
+    assert all(d.config_dirty for d in fleet.devices)
+    assert all("inputs.5.avg" in d.layout for d in fleet.devices)
+    fleet.toggle_online()
+    assert not any(d.online for d in fleet.devices)
+    fleet.toggle_online()
+    assert all(d.online for d in fleet.devices)
