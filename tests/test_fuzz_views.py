@@ -163,7 +163,7 @@ async def test_flood_from_one_ip_no_ban_no_log_flood(
     setup_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """2,000 bad uploads from one IP: all 403, no ban, one log line; the device is still heard."""
+    """2,000 bad uploads from one IP: all 403, no ban, two log lines; the device is still heard."""
     packets = await _prime(hass, client)
     before = _snapshot(hass, setup_entry)
     caplog.clear()
@@ -180,7 +180,9 @@ async def test_flood_from_one_ip_no_ban_no_log_flood(
     assert statuses == {HTTPStatus.FORBIDDEN: 2000}
     await hass.async_block_till_done()
     assert _snapshot(hass, setup_entry) == before
-    assert len(_our_warnings(caplog)) == 1
+    # One line for the integrity failures, one for the reauth the streak starts (an attacker who
+    # knows the clear uid can start it: see docs/load-and-attack.md, open points).
+    assert len(_our_warnings(caplog)) <= 2, [r.getMessage() for r in _our_warnings(caplog)]
     _assert_not_treated_as_login_failure(hass, caplog)
     # The IP is not banned: the real device behind it is still heard.
     config = example_config()

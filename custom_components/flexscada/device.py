@@ -432,7 +432,10 @@ class Q5Device:
         async_raise_wrong_key(self.hass, self.uid, self.name, self.integrity_failures)
         if not self._reauth_requested:
             self._reauth_requested = True
-            LOGGER.warning(
+            # Rate-limited: anyone can post bad uploads under a device's (clear) uid, and each
+            # good upload in between starts a new streak.
+            self.problems.report(
+                "reauth",
                 "Device %s: its key opened none of its last %d uploads; "
                 "asking for its new password",
                 self.uid,
