@@ -43,14 +43,22 @@ from custom_components.flexscada.protocol.config import FieldKind
 from q5_simulator import SimulatedQ5, device_config, load_site
 from q5_simulator.runner import Fleet
 
-from .attacks import attack_bodies, oversized_body
+from .attacks import attack_bodies, oversized_body, still_valid
 from .realhass import HassProcess, free_port, prepare
 from .sites import REPO
 
 UID_BASE = 1_700_000_000
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024
 # Lines HA logs on these machines whatever the integration does (no internet, no DNS).
-LOG_NOISE = ("met", "radio_browser", "google_translate", "shopping_list", "go2rtc", "cloud")
+LOG_NOISE = (
+    "[homeassistant.components.met",
+    "radio_browser",
+    "google_translate",
+    "shopping_list",
+    "go2rtc",
+    "[haffmpeg",
+    "turbojpeg",
+)
 
 
 def passphrase_of(uid: int) -> str:
@@ -114,7 +122,8 @@ async def switch_relay(client: Any, entity_id: str, on: bool) -> int:  # noqa: A
         headers={"Authorization": f"Bearer {client.token}"},
     ) as resp:
         await resp.read()
-        return resp.status
+        status: int = resp.status
+        return status
 
 
 # ------------------------------------------------------------------------------------------------
@@ -205,9 +214,9 @@ class Soak:
                 self.commands.sent.append((time.monotonic(), device.uid, channel, on, status))
             await asyncio.sleep(self.args.command_every)
 
-    async def wait_all_configured(self, timeout: float) -> None:
+    async def wait_all_configured(self, wait: float) -> None:
         """Wait until every device has had a measurement upload acknowledged."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if all(d.acknowledged_count for d in self.devices):
                 return
@@ -252,13 +261,27 @@ class Soak:
 
         started = time.monotonic()
         rng = random.Random(21)
-        bodies = list(attack_bodies(rng, packets, key, wrong_key, self.args.flood))
+        # No "resealed" kind here: that is a device with the right key and a broken encoder
+        # (tests/test_fuzz_views.py covers it); an attacker does not have the key.
+        kinds = ("mutated", "wrong_key", "random", "tampered")
+        bodies = [
+            (kind, body)
+            for kind, body in attack_bodies(
+                rng, packets, key, wrong_key, self.args.flood, kinds=kinds
+            )
+            if not still_valid(body, key, uid, layout)
+        ]
         semaphore = asyncio.Semaphore(8)
 
         async def post(kind: str, body: bytes, path: str = "/Q5/m") -> None:
-            async with semaphore, session.post(url + path, data=body) as resp:
-                await resp.read()
-                self.attack_statuses[kind, resp.status] += 1
+            async with semaphore:
+                try:
+                    async with session.post(url + path, data=body) as resp:
+                        await resp.read()
+                        status = resp.status
+                except aiohttp.ClientError:
+                    status = 0  # e.g. the server closed the connection after a 413
+                self.attack_statuses[kind, status] += 1
 
         await asyncio.gather(*(post(kind, body) for kind, body in bodies))
         # Replays of older uploads of the victim: acknowledged (the rows were processed before,
@@ -347,7 +370,7 @@ class Soak:
         client = await self.hass.wait_up(session, first=False)
         log(f"restart: hass RUNNING again {time.monotonic() - killed_at:.0f} s after the kill")
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and device.relays[channel].commanded != wanted:
+        while time.monotonic() < deadline and device.relays[channel].commanded != wanted:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         delivered = device.relays[channel].commanded == wanted
         after = device.executed[executed_before:]
@@ -371,10 +394,10 @@ class Soak:
         )
         return client
 
-    # -- accounting ---------------------------------------------------------------------------------
+    # -- accounting ----------------------------------------------------------------------------
 
     async def compare_states(self, client: Any) -> None:  # noqa: ANN401
-        """The newest acknowledged row of every device is what HA shows."""
+        """Check that every device's newest acknowledged row is what HA shows."""
         states = await all_states(client)
         self.registry = await entity_registry(client)
         mismatches: list[str] = []
@@ -513,30 +536,39 @@ class Soak:
     def report_log(self) -> None:
         """Count errors and tracebacks in the whole hass log (known machine noise excluded)."""
         lines = self.hass.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        errors = [
-            line
-            for line in lines
-            if (" ERROR " in line or "Traceback" in line or " CRITICAL " in line)
-            and not any(noise in line for noise in LOG_NOISE)
-        ]
-        ours = [line for line in lines if "custom_components.flexscada" in line]
+        header = ""
+        errors: list[str] = []
+        tracebacks = noise_tracebacks = 0
+        for line in lines:
+            if line[:2] == "20" and " (" in line[:40]:  # "2026-11-25 13:12:11.652 LEVEL (...)"
+                header = line
+                if (" ERROR " in line or " CRITICAL " in line) and not any(
+                    noise in line for noise in LOG_NOISE
+                ):
+                    errors.append(line)
+            elif line.startswith("Traceback"):
+                tracebacks += 1
+                if any(noise in header for noise in LOG_NOISE):
+                    noise_tracebacks += 1
+                elif header not in errors:
+                    errors.append(header or line)
+        ours = [line for line in lines if "[custom_components.flexscada" in line]
         ours_warn = [line for line in ours if " WARNING " in line or " ERROR " in line]
-        tracebacks = sum("Traceback" in line for line in lines)
         print(
             f"  hass log: {len(lines)} lines, {len(ours)} from flexscada "
-            f"({len(ours_warn)} warnings/errors), {tracebacks} tracebacks, "
+            f"({len(ours_warn)} warnings/errors), {tracebacks} tracebacks "
+            f"({noise_tracebacks} from this machine's missing ffmpeg/libturbojpeg/internet), "
             f"{len(errors)} other errors"
         )
         for line in errors[:10]:
             print(f"      | {line[:200]}")
-        ours_errors = [line for line in ours if " ERROR " in line]
         self.checks.add(
-            "no error or traceback from the integration in the hass log",
-            not ours_errors and not any("flexscada" in line for line in errors),
-            f"{len(ours_errors)} flexscada errors",
+            "no error or traceback in the hass log (machine noise excluded)",
+            not errors,
+            f"{len(errors)} found",
         )
 
-    # -- main ----------------------------------------------------------------------------------------
+    # -- main ----------------------------------------------------------------------------------
 
     async def run(self) -> int:
         """Run every phase; return the exit status."""
