@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp.test_utils import TestClient
 from homeassistant.const import EVENT_STATE_REPORTED
@@ -66,3 +67,22 @@ async def test_unchanged_readings_are_not_rewritten(
     state = hass.states.get(entity_id)
     assert state is not None
     assert float(state.state) == 1234.5
+
+
+async def test_upload_is_persisted_before_it_is_acknowledged(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+) -> None:
+    """A 200 means the rows are on disk: a kill -9 right after it loses nothing acknowledged."""
+    config = example_config()
+    layout = layout_of(config)
+    assert await post_config(client, config) == HTTPStatus.OK
+    rows = [(DEVICE_EPOCH + 60 * i, distinct_values(layout, i)) for i in range(3)]
+    status, _ = await post_measurement(client, measurement_packet(config, rows))
+    assert status == HTTPStatus.OK
+    # No time passes and no task runs: what the response promised is already stored.
+    stored = hass_storage[f"flexscada.{UID}"]["data"]
+    assert stored["rows_total"] == 3
+    assert stored["latest_timestamp"] == DEVICE_EPOCH + 120
