@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from http import HTTPStatus
 import logging
+import os
 import random
 from typing import Any
 
@@ -38,6 +39,8 @@ from .common import (
 )
 
 LAYOUT = layout_of(example_config())
+# scripts/fuzz runs the view fuzz with many more cases (and -s to see the table).
+VIEW_CASES = int(os.environ.get("FLEXSCADA_FUZZ_VIEW_CASES", "400"))
 
 
 def test_protocol_fuzz_subset() -> None:
@@ -111,13 +114,13 @@ async def test_fuzzed_uploads_change_nothing(
     setup_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """400 mutated, resealed, wrong-key, tampered and random uploads: 4xx, no change, no trace."""
+    """Mutated, resealed, wrong-key, tampered and random uploads: 4xx, no change, no trace."""
     packets = await _prime(hass, client)
     before = _snapshot(hass, setup_entry)
     caplog.clear()
     statuses: Counter[tuple[str, int]] = Counter()
     skipped = 0
-    for kind, body in attack_bodies(random.Random(3), packets, KEY, WRONG_KEY, 400):
+    for kind, body in attack_bodies(random.Random(3), packets, KEY, WRONG_KEY, VIEW_CASES):
         if still_valid(body, KEY, UID, LAYOUT):
             skipped += 1  # e.g. only the clear uid changed to... our uid again
             continue
@@ -129,13 +132,30 @@ async def test_fuzzed_uploads_change_nothing(
             assert response.status in (HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND), kind
     await hass.async_block_till_done()
 
-    assert _snapshot(hass, setup_entry) == before
-    assert sum(statuses.values()) + skipped == 400
-    assert skipped < 40
+    after = _snapshot(hass, setup_entry)
+    # A "resealed" upload is authentic (right key, broken encoder): its lastCmdIdAck is honoured
+    # even when its rows are refused (409/400), so only the command numbering may move; no
+    # command is created or dropped.
+    assert after["commands"]["pending"] == before["commands"]["pending"]
+    assert {k: v for k, v in after.items() if k != "commands"} == {
+        k: v for k, v in before.items() if k != "commands"
+    }
+    assert sum(statuses.values()) + skipped == VIEW_CASES
+    assert skipped < VIEW_CASES / 10
+    print(f"\nview fuzz: {VIEW_CASES} uploads, {skipped} still valid (skipped), answers:")  # noqa: T201
+    for kind in sorted({k for k, _ in statuses}):
+        answers = {s: c for (k, s), c in sorted(statuses.items()) if k == kind}
+        print(f"  {kind:10} {answers}")  # noqa: T201
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "Traceback" not in caplog.text
-    # Rate-limited: one warning per kind of problem (malformed, integrity, layout, unknown uid).
-    assert len(_our_warnings(caplog)) <= 6, "\n".join(r.getMessage() for r in _our_warnings(caplog))
+    # Rate-limited: one warning per kind of problem (malformed, integrity, reauth, layout, unknown
+    # uid, ...). The command queue's warnings about odd lastCmdIdAck values come only from
+    # authentic (resealed) uploads, so they are not throttled.
+    throttled = [r for r in _our_warnings(caplog) if r.pathname.endswith("logs.py")]
+    assert len(throttled) <= 7, "\n".join(r.getMessage() for r in throttled)
+    others = [r for r in _our_warnings(caplog) if not r.pathname.endswith("logs.py")]
+    assert all(r.pathname.endswith("commands.py") for r in others)
+    print(f"  log: {len(throttled)} rate-limited warnings, {len(others)} command-ack warnings")  # noqa: T201
     _assert_not_treated_as_login_failure(hass, caplog)
 
 
