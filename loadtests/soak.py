@@ -23,6 +23,7 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 import json
+import logging
 import math
 from pathlib import Path
 import random
@@ -610,7 +611,12 @@ class Soak:
             await command_task
             self.soak_window = (soak_start, time.monotonic())
             uploads = sum(len(d.exchanges) for d in self.devices)
-            log(f"soak done: {uploads} exchanges so far; {len(self.commands.sent)} commands")
+            rows = sum(d.acknowledged_count for d in self.devices)
+            seconds = self.soak_window[1] - self.soak_window[0]
+            log(
+                f"soak done: {uploads} exchanges so far ({uploads / seconds:.1f}/s over the "
+                f"window), {rows} rows acknowledged, {len(self.commands.sent)} relay commands"
+            )
             if args.restart:
                 client = await self.restart(session, client)
             # Drain: let pending commands go out and be acknowledged, then flush every queue.
@@ -665,6 +671,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
+    # The devices' own lines ("POST failed" while hass is down) are counted, not printed.
+    logging.getLogger("q5_simulator").setLevel(logging.ERROR)
     soak = Soak(args)
     try:
         return asyncio.run(soak.run())
