@@ -610,12 +610,18 @@ class Soak:
             await asyncio.sleep(max(0.0, soak_end - time.monotonic()))
             await command_task
             self.soak_window = (soak_start, time.monotonic())
-            uploads = sum(len(d.exchanges) for d in self.devices)
-            rows = sum(d.acknowledged_count for d in self.devices)
             seconds = self.soak_window[1] - self.soak_window[0]
+            in_window = [
+                e
+                for d in self.devices
+                for e in d.exchanges
+                if e.path == "/Q5/m" and e.time >= time.time() - seconds
+            ]
+            rows = sum(e.flushed for e in in_window)
             log(
-                f"soak done: {uploads} exchanges so far ({uploads / seconds:.1f}/s over the "
-                f"window), {rows} rows acknowledged, {len(self.commands.sent)} relay commands"
+                f"soak done: {len(in_window)} measurement uploads in {seconds:.0f} s "
+                f"({len(in_window) / seconds:.1f}/s, {rows / seconds:.0f} rows/s acknowledged), "
+                f"{len(self.commands.sent)} relay commands"
             )
             if args.restart:
                 client = await self.restart(session, client)
