@@ -7,6 +7,7 @@ drives Chromium over the DevTools protocol (a websocket, via aiohttp) to take:
   device.png          the device page with its entities
   relay-switched.png  the device page after a relay was switched on from Home Assistant
   relay-more-info.png the relay's more-info dialog (state and logbook)
+  discovered.png      Devices & services with a second Q5 discovered (it was never added)
 """
 
 from __future__ import annotations
@@ -205,6 +206,11 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
                 await tools.evaluate(js_more_info(switch))
                 await asyncio.sleep(4)
                 await tools.screenshot(out_dir / "relay-more-info.png")
+
+                await tools.goto(f"{state.url}/config/integrations/dashboard")
+                await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
+                await asyncio.sleep(5)
+                await tools.screenshot(out_dir / "discovered.png")
         finally:
             await asyncio.to_thread(stop, browser)
     print(f"screenshots: relay {switch} switched on; simulator log: {simulator_log}")
@@ -227,7 +233,7 @@ def main() -> int:
     with demo_log.open("wb") as log:
         demo = subprocess.Popen(
             [str(REPO / "scripts" / "demo"), "--headless", "--fresh", "--port", str(port),
-             "--state-dir", str(state_dir)],
+             "--state-dir", str(state_dir), "--discover", "1"],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
