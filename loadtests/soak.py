@@ -369,7 +369,11 @@ class Soak:
         await asyncio.sleep(self.args.downtime)
         self.hass.start()
         client = await self.hass.wait_up(session, first=False)
-        log(f"restart: hass RUNNING again {time.monotonic() - killed_at:.0f} s after the kill")
+        backlog = sum(len(d.queue) for d in self.devices)
+        log(
+            f"restart: hass RUNNING again {time.monotonic() - killed_at:.0f} s after the kill; "
+            f"{backlog} rows queued on the devices meanwhile (they keep them until a 200)"
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and device.relays[channel].commanded != wanted:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
