@@ -100,6 +100,8 @@ class HassProcess:
     starts: int = 0
     token: str | None = None
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
+    #: (monotonic time, CPU seconds used by the hass pid so far), sampled with the RSS.
+    cpu_samples: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -188,6 +190,12 @@ class HassProcess:
             status = Path(f"/proc/{self.process.pid}/status").read_text(encoding="utf-8")
         except OSError:
             return None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+            self.cpu_samples.append((time.monotonic(), (int(fields[11]) + int(fields[12])) / ticks))
+        except OSError, IndexError, ValueError:
+            pass
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 kib = int(line.split()[1])

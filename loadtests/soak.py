@@ -532,6 +532,10 @@ class Soak:
             f"  VmRSS slope after warm-up: {slope:+.2f} MiB/min over {minutes:.1f} min "
             f"({len(samples)} samples) = {growth:+.1f} MiB ({100 * growth / mean_v:+.1f}% of mean)"
         )
+        cpu = [(t, c) for t, c in self.hass.cpu_samples if start <= t <= end]
+        if len(cpu) >= 2:
+            busy = (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0])
+            print(f"  hass CPU over the soak window: {100 * busy:.0f}% of one core")
         self.checks.add(
             "RSS flat after warm-up (fitted growth under 5% of RSS over the window)",
             abs(growth) < 0.05 * mean_v,
