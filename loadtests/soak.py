@@ -369,11 +369,7 @@ class Soak:
         await asyncio.sleep(self.args.downtime)
         self.hass.start()
         client = await self.hass.wait_up(session, first=False)
-        backlog = sum(len(d.queue) for d in self.devices)
-        log(
-            f"restart: hass RUNNING again {time.monotonic() - killed_at:.0f} s after the kill; "
-            f"{backlog} rows queued on the devices meanwhile (they keep them until a 200)"
-        )
+        log(f"restart: hass RUNNING again {time.monotonic() - killed_at:.0f} s after the kill")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and device.relays[channel].commanded != wanted:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
@@ -392,6 +388,20 @@ class Soak:
                 break
             await asyncio.sleep(1)
         resumed = sum(d.acknowledged_count > acked_at_kill[d.uid] for d in self.devices)
+        # The rows each device re-sent: those in its first acknowledged upload after the kill.
+        killed_wall = time.time() - (time.monotonic() - killed_at)
+        resent = [
+            next((e.flushed for e in d.exchanges if e.time > killed_wall and e.status == 200), 0)
+            for d in self.devices
+        ]
+        failed = sum(
+            1 for d in self.devices for e in d.exchanges if e.time > killed_wall and e.status != 200
+        )
+        print(
+            f"  restart: {failed} uploads failed while hass was down or starting; the first "
+            f"acknowledged upload after it carried {sum(resent)} rows in all "
+            f"(up to {max(resent)} per device), re-sent from the devices' queues"
+        )
         self.checks.add(
             "restart: every device acknowledged again",
             resumed == len(self.devices),
