@@ -46,7 +46,7 @@ from custom_components.flexscada.protocol.packets import (
 )
 from custom_components.flexscada.protocol.reply import open_reply
 
-from .site import SiteModel, Value
+from .site import SiteModel, Value, channel_config
 
 _LOGGER = logging.getLogger(__package__)
 
@@ -233,16 +233,12 @@ class SimulatedQ5:
         self._config, self._parsed, self._layout = raw, parsed, layout
         self.model.use_config(raw)
 
+        # Relays keyed as the protocol keys their channels (and so their fields and commands).
         relays: dict[str, RelayState] = {}
-        relay_section = raw.get("relays") or {}
-        items = (
-            relay_section.items()
-            if isinstance(relay_section, Mapping)
-            else ((str(i + 1), r) for i, r in enumerate(relay_section))
-        )
-        for key, relay in items:
-            default = relay.get("default", 0) if isinstance(relay, Mapping) else 0
-            relays[str(key)] = self.relays.get(str(key)) or RelayState(commanded=bool(default))
+        for channel in parsed.channels:
+            if channel.section == "relays":
+                default = channel_config(raw, "relays", channel.key).get("default", 0)
+                relays[channel.key] = self.relays.get(channel.key) or RelayState(bool(default))
         self.relays = relays
 
         feeds: list[Feed] = []

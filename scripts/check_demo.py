@@ -5,8 +5,9 @@
 3. sensor values change between two reads one upload interval apart;
 4. switching a relay on (`switch.turn_on`) is pending at first, then the device reports it on
    after its next uploads (command executed, acknowledged, reported);
-5. a second simulated device that was never added is discovered (a flow waits for confirmation);
-6. Home Assistant logged no error from the integration.
+5. the switch never falls back to "off" on the way (every state it writes is watched);
+6. a second simulated device that was never added is discovered (a flow waits for confirmation);
+7. Home Assistant logged no error from the integration.
 
 Prints PASS/FAIL per check and a summary; exit code 0 only if every check passed.
 """
@@ -16,7 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
+import contextlib
 from dataclasses import dataclass
+import json
 import os
 from pathlib import Path
 import re
@@ -161,6 +164,8 @@ async def run_checks(
         if switch is None:
             results.append(Result("relay switch follows", False, "no switch that is off"))
             return
+        watcher = StateWatcher(session, state, switch)
+        await watcher.start()
         await api.post("/api/services/switch/turn_on", {"entity_id": switch})
         requested = (await api.get(f"/api/states/{switch}"))["attributes"].get("pending")
 
@@ -181,6 +186,64 @@ async def run_checks(
                 + (executed[-1] if executed else "no set_relay executed"),
             )
         )
+        await asyncio.sleep(UPLOAD_INTERVAL + 2)
+        seen = await watcher.stop()
+        plain = [entry.split()[0] for entry in seen]
+        flicker = "on" in plain and "off" in plain[plain.index("on") :]
+        results.append(
+            Result(
+                "switch does not flicker",
+                not flicker,
+                f"states written after turn_on: {' -> '.join(seen)}"
+                + (
+                    " (the switch fell back to the device's old report for a moment: HA "
+                    "acknowledged the command before applying the upload's rows)"
+                    if flicker
+                    else ""
+                ),
+            )
+        )
+
+
+class StateWatcher:
+    """Records every state written for one entity, through a websocket subscription."""
+
+    def __init__(self, session: aiohttp.ClientSession, state: DemoState, entity_id: str) -> None:
+        self.session = session
+        self.state = state
+        self.entity_id = entity_id
+        self.states: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Subscribe; return once the subscription is active."""
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), timeout=30)
+
+    async def stop(self) -> list[str]:
+        """Stop watching; return the states seen (pending ones marked)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        return self.states
+
+    async def _run(self) -> None:
+        async with self.session.ws_connect(self.state.url + "/api/websocket") as ws:
+            await ws.receive_json()
+            await ws.send_json({"type": "auth", "access_token": self.state.token})
+            await ws.receive_json()
+            await ws.send_json({"id": 1, "type": "subscribe_events", "event_type": "state_changed"})
+            await ws.receive_json()
+            self._ready.set()
+            async for message in ws:
+                event = json.loads(message.data).get("event", {})
+                data = event.get("data", {})
+                if data.get("entity_id") == self.entity_id and data.get("new_state"):
+                    new = data["new_state"]
+                    pending = new["attributes"].get("pending")
+                    self.states.append(new["state"] + (" (pending)" if pending else ""))
 
 
 async def check_discovery(

@@ -222,15 +222,20 @@ class HassClient:
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_http(self, wait_seconds: float) -> None:
-        """Wait until the HTTP server answers (`/api/` says 401 without a token: it is up)."""
+        """Wait until the HTTP server answers.
+
+        `/auth/providers` needs no login; probing `/api/` without a token would work too, but
+        Home Assistant logs each such 401 as a failed login and raises a notification.
+        """
         deadline = time.monotonic() + wait_seconds
         last_error = "no answer"
         while time.monotonic() < deadline:
             try:
                 async with self.session.get(
-                    self.base_url + "/api/", timeout=aiohttp.ClientTimeout(total=5)
+                    self.base_url + "/auth/providers", timeout=aiohttp.ClientTimeout(total=5)
                 ) as resp:
-                    if resp.status in {200, 401}:
+                    # 400 "onboarding_required" before onboarding, 200 after: both mean "up".
+                    if resp.status in {200, 400}:
                         return
                     last_error = f"HTTP {resp.status}"
             except (aiohttp.ClientError, TimeoutError) as err:

@@ -122,9 +122,8 @@ def js_more_info(entity_id: str) -> str:
 }})()"""
 
 
-def launch_chromium(port: int) -> subprocess.Popen[bytes]:
-    """Start headless Chromium with remote debugging on `port` and a fresh profile."""
-    profile = tempfile.mkdtemp(prefix="q5-chromium-")
+def launch_chromium(port: int, profile: str) -> subprocess.Popen[bytes]:
+    """Start headless Chromium with remote debugging on `port` and the empty `profile` dir."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise RuntimeError("chromium is not installed (scripts/screenshots installs it)")
@@ -173,7 +172,8 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
         storage = json.dumps(json.dumps(tokens.frontend_storage(state.url)))
 
         devtools_port = free_port()
-        browser = await asyncio.to_thread(launch_chromium, devtools_port)
+        profile = tempfile.mkdtemp(prefix="q5-chromium-")
+        browser = await asyncio.to_thread(launch_chromium, devtools_port, profile)
         try:
             page_ws = await page_websocket(session, devtools_port)
             async with session.ws_connect(page_ws, max_msg_size=0) as ws:
@@ -213,6 +213,7 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
                 await tools.screenshot(out_dir / "discovered.png")
         finally:
             await asyncio.to_thread(stop, browser)
+            await asyncio.to_thread(shutil.rmtree, profile, ignore_errors=True)
     print(f"screenshots: relay {switch} switched on; simulator log: {simulator_log}")
 
 

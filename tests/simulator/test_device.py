@@ -317,3 +317,16 @@ async def test_history_bounds_memory_not_counts(make_device: Make) -> None:
     for _ in range(12):
         await device.upload()
     assert len(device.exchanges) == 10
+
+
+async def test_array_shaped_relays_keyed_like_the_protocol(
+    make_device: Make, site: dict[str, Any]
+) -> None:
+    config = dict(site, relays=list(site["relays"].values()))
+    reply = {"commands": [{"cmd": "set_relay", "ch": 2, "state": 1, "Id": 1, "id": 1}]}
+    device, _ = make_device(lambda post: (200, _seal(reply)), config=config)
+    assert sorted(device.relays) == ["0", "1", "2", "3"]
+    assert device.relays["0"].commanded is True  # "default": 1
+    await device.upload()
+    _, row = await device.measure()
+    assert row["relays.2.state"] is True  # relay index 2, "Generator Start"
