@@ -131,37 +131,13 @@ class HassProcess:
     async def wait_up(self, session: aiohttp.ClientSession, *, first: bool) -> Any:  # noqa: ANN401
         """Wait for HTTP, onboard (first start) and RUNNING; return the demo client."""
         client = demo_ha.HassClient(session, self.url)
-        if first:
-            await client.wait_http(300)
-        else:
-            await self._wait_http_with_token(session)
+        await client.wait_http(300)
         if first:
             await client.onboard(USER, PASSWORD)
             self.token = await client.create_long_lived_token()
         client.token = self.token
         await client.wait_running(300)
         return client
-
-    async def _wait_http_with_token(self, session: aiohttp.ClientSession) -> None:
-        """Wait for `/api/` to answer 200 with our token.
-
-        The demo's wait polls without a token, and each 401 counts as a failed login for
-        ip_ban; the soak keeps that counter for the uploads under test.
-        """
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(
-                    self.url + "/api/",
-                    headers={"Authorization": f"Bearer {self.token}"},
-                    timeout=aiohttp.ClientTimeout(total=5),
-                ) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError, TimeoutError:
-                pass
-            await asyncio.sleep(1)
-        raise RuntimeError(f"hass did not answer at {self.url}")
 
     def kill9(self) -> None:
         """SIGKILL the hass process (only its pid) and reap it."""
