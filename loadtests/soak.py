@@ -59,6 +59,7 @@ LOG_NOISE = (
     "go2rtc",
     "[haffmpeg",
     "turbojpeg",
+    "No module named 'mutagen'",  # tts: HA installs it in the background on a first start
 )
 
 
@@ -555,28 +556,31 @@ class Soak:
     def report_log(self) -> None:
         """Count errors and tracebacks in the whole hass log (known machine noise excluded)."""
         lines = self.hass.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        header = ""
+        # Split into records: a record starts with "2026-11-25 13:12:11.652 LEVEL (...)"; the
+        # lines after it (tracebacks) belong to it. A record is noise when any of its lines
+        # names one of the machine's known failures.
+        records: list[list[str]] = []
+        for line in lines:
+            if (line[:2] == "20" and " (" in line[:40]) or not records:
+                records.append([line])
+            else:
+                records[-1].append(line)
         errors: list[str] = []
         tracebacks = noise_tracebacks = 0
-        for line in lines:
-            if line[:2] == "20" and " (" in line[:40]:  # "2026-11-25 13:12:11.652 LEVEL (...)"
-                header = line
-                if (" ERROR " in line or " CRITICAL " in line) and not any(
-                    noise in line for noise in LOG_NOISE
-                ):
-                    errors.append(line)
-            elif line.startswith("Traceback"):
-                tracebacks += 1
-                if any(noise in header for noise in LOG_NOISE):
-                    noise_tracebacks += 1
-                elif header not in errors:
-                    errors.append(header or line)
+        for record in records:
+            has_traceback = any(line.startswith("Traceback") for line in record)
+            is_error = any(f" {level} " in record[0] for level in ("ERROR", "CRITICAL"))
+            noise = any(marker in line for line in record for marker in LOG_NOISE)
+            tracebacks += has_traceback
+            noise_tracebacks += has_traceback and noise
+            if (is_error or has_traceback) and not noise:
+                errors.append(record[0])
         ours = [line for line in lines if "[custom_components.flexscada" in line]
         ours_warn = [line for line in ours if " WARNING " in line or " ERROR " in line]
         print(
             f"  hass log: {len(lines)} lines, {len(ours)} from flexscada "
             f"({len(ours_warn)} warnings/errors), {tracebacks} tracebacks "
-            f"({noise_tracebacks} from this machine's missing ffmpeg/libturbojpeg/internet), "
+            f"({noise_tracebacks} known machine noise: no ffmpeg, libturbojpeg, internet), "
             f"{len(errors)} other errors"
         )
         for line in errors[:10]:
