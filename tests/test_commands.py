@@ -17,6 +17,7 @@ from homeassistant.components.number import (
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import (
     ATTR_ENTITY_ID,
+    EVENT_STATE_CHANGED,
     SERVICE_TURN_OFF,
     SERVICE_TURN_ON,
     STATE_OFF,
@@ -101,9 +102,22 @@ async def test_switch_command_delivered_until_acknowledged(
     reply = await upload(device_client, ack=0)  # the reply was lost: sent again
     assert reply["commands"][0]["id"] == 1
 
+    written: list[str] = []
+    hass.bus.async_listen(
+        EVENT_STATE_CHANGED,
+        lambda event: (
+            written.append(event.data["new_state"].state)
+            if event.data["entity_id"] == entity_id_of(hass, relay)
+            else None
+        ),
+    )
     values = distinct_values(LAYOUT)
     values["relays.1.state"] = True
     assert await upload(device_client, ack=1, values=values) == {}
+    await hass.async_block_till_done()
+    # The acknowledgement and the readings showing its effect are applied together: the switch
+    # never falls back to the old "off" in between.
+    assert STATE_OFF not in written
     state = hass.states.get(entity_id_of(hass, relay))
     assert state is not None
     assert state.state == STATE_ON

@@ -388,8 +388,10 @@ class Q5Device:
         self._async_key_confirmed(body)
 
         meta = packet.meta
-        self._acknowledge_commands(meta.last_cmd_id_ack)
+        commands_done = self._acknowledge_commands(meta.last_cmd_id_ack)
         if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
+            if commands_done:  # no readings to wait for: show the acknowledgement now
+                self._async_notify_entities()
             LOGGER.info(
                 "Device %s: asking for its config (have version %s, device has %s)",
                 self.uid,
@@ -410,6 +412,8 @@ class Q5Device:
                 needed_bits=self.layout.payload_bits,
                 carried_bits=(packet.row_stride - readings.TIMESTAMP_SIZE) * 8,
             )
+            if commands_done:
+                self._async_notify_entities()
             return UploadResponse(HTTPStatus.BAD_REQUEST)
 
         # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
@@ -479,8 +483,12 @@ class Q5Device:
         self.latest_timestamp = newest
         self.values = rows.latest()
 
-    def _acknowledge_commands(self, ack: int) -> None:
-        """Drop what the device executed and what waited too long, and tell the entities."""
+    def _acknowledge_commands(self, ack: int) -> bool:
+        """Drop what the device executed and what waited too long; return True if any went.
+
+        The entities are not told here: the same upload usually carries the readings that show
+        the command's effect, and a switch told first would fall back to the old reading.
+        """
         done = self.commands.acknowledge(ack)
         max_age = self.entry.options.get(CONF_COMMAND_EXPIRY, DEFAULT_COMMAND_EXPIRY)
         expired = self.commands.expire(dt_util.utcnow().timestamp(), max_age)
@@ -495,7 +503,8 @@ class Q5Device:
             )
         if done or expired:
             self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
-            self._async_notify_entities()
+            return True
+        return False
 
     async def async_queue_command(self, cmd: str, params: dict[str, Any]) -> QueuedCommand:
         """Queue a command for the reply to the device's next upload, durably."""
