@@ -42,6 +42,11 @@ class Q5MetricBinarySensor(Q5MetricEntity, BinarySensorEntity):
     """A 1-bit metric: a relay's fuse/HVD/LVD trip, or a dry-contact input."""
 
     @override
+    def _written_from(self) -> object:
+        """Return availability and the reading: the state and attributes follow from them."""
+        return (self.available, self.reading)
+
+    @override
     def _apply_spec(self, spec: EntitySpec) -> None:
         """Show a relay trip as a problem; keep a dry contact's texts as attributes."""
         super()._apply_spec(spec)
@@ -72,6 +77,11 @@ class Q5ConnectivityBinarySensor(Q5Entity, BinarySensorEntity):
 
     _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
     _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    @override
+    def _written_from(self) -> object:
+        """Return the state (this stays available)."""
+        return (self.is_on,)
 
     @property
     @override

@@ -37,6 +37,11 @@ class Q5RelayButton(Q5ControlEntity, ButtonEntity):
     """Pulse a relay (`pulse_relay`) or reset its trips (`reset_relay`)."""
 
     @override
+    def _written_from(self) -> object:
+        """Return availability (a button's state is when it was last pressed)."""
+        return (self.available,)
+
+    @override
     def _apply_spec(self, spec: EntitySpec) -> None:
         """Name the button after its relay."""
         assert spec.channel is not None

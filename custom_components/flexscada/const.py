@@ -42,5 +42,7 @@ INTEGRITY_FAILURES_BEFORE_REAUTH: Final = 3
 
 # Repeated failures from the same device are logged at most once per this interval.
 LOG_INTERVAL: Final = timedelta(minutes=10)
-# Stored values are written at most this often; the config is saved before it is acknowledged.
+# The config and each measurement upload are saved before they are acknowledged; a command
+# acknowledgement only within this many seconds (losing one just re-sends an executed id, which
+# the device skips).
 STORE_SAVE_DELAY: Final = 10

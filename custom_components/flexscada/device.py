@@ -419,10 +419,13 @@ class Q5Device:
         # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
         async_clear_issue(self.hass, ISSUE_LAYOUT_MISMATCH, self.uid)
         self._apply_measurements(packet, rows)
-        self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
         self._async_update_device_registry()
         self._update_availability()
         self._async_notify_entities()
+        # Persist before acknowledging: a 200 makes the device delete these rows, so what they
+        # changed (rows_total, the newest readings) must survive a crash right after it. The
+        # write runs in the executor; the loop only serializes a few KB of JSON.
+        await self._store.async_save(self._stored_data())
         return UploadResponse(HTTPStatus.OK, self._reply_body())
 
     @callback
@@ -436,7 +439,10 @@ class Q5Device:
         async_raise_wrong_key(self.hass, self.uid, self.name, self.integrity_failures)
         if not self._reauth_requested:
             self._reauth_requested = True
-            LOGGER.warning(
+            # Rate-limited: anyone can post bad uploads under a device's (clear) uid, and each
+            # good upload in between starts a new streak.
+            self.problems.report(
+                "reauth",
                 "Device %s: its key opened none of its last %d uploads; "
                 "asking for its new password",
                 self.uid,

@@ -38,9 +38,24 @@ class Q5Entity(Entity):
         await super().async_added_to_hass()
         self.async_on_remove(self.device.async_subscribe(self.spec.unique_id, self))
 
+    #: What the state was last written from (see `_written_from`); None: write on every update.
+    _last_written_from: object = None
+
+    def _written_from(self) -> object:
+        """Return what this entity's state depends on, or None when that is not known here."""
+        return None
+
     @callback
     def async_handle_device_update(self) -> None:
-        """Write the state after new readings or a change of availability."""
+        """Write the state after new readings or a change of availability.
+
+        An upload changes only some readings; skipping entities whose state cannot have changed
+        saves most of the per-upload cost (a state write costs more than decoding the upload).
+        """
+        written_from = self._written_from()
+        if written_from is not None and written_from == self._last_written_from:
+            return
+        self._last_written_from = written_from
         self.async_write_ha_state()
 
     @callback
@@ -52,6 +67,7 @@ class Q5Entity(Entity):
         # way to drop that cache, so the new label shows without re-creating the entity.
         self._attr_name = None
         del self._attr_name
+        self._last_written_from = self._written_from()
         self.async_write_ha_state()
 
     @property

@@ -44,6 +44,11 @@ class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
     _attr_native_max_value = FEED_MAX
     _attr_native_step = 0.001
 
+    @override
+    def _written_from(self) -> object:
+        """Return availability, the shown value and whether a value waits."""
+        return (self.available, self.native_value, self.extra_state_attributes["pending"])
+
     @property
     @override
     def native_value(self) -> float | None:

@@ -112,6 +112,11 @@ class Q5MetricSensor(Q5MetricEntity, SensorEntity):
     _attr_suggested_display_precision = 2
 
     @override
+    def _written_from(self) -> object:
+        """Return availability and the reading: the state and attributes follow from them."""
+        return (self.available, self.reading)
+
+    @override
     def _apply_spec(self, spec: EntitySpec) -> None:
         """Take the name, device class and unit from the channel and metric."""
         super()._apply_spec(spec)
@@ -138,6 +143,11 @@ class Q5DiagnosticSensor(Q5Entity, SensorEntity):
 
     _attr_entity_category = EntityCategory.DIAGNOSTIC
     entity_description: Q5DiagnosticSensorEntityDescription
+
+    @override
+    def _written_from(self) -> object:
+        """Return the value (these stay available)."""
+        return (self.native_value,)
 
     @override
     def _apply_spec(self, spec: EntitySpec) -> None:

@@ -41,6 +41,11 @@ class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
     acknowledged the command, its own report counts again, also if it disagrees.
     """
 
+    @override
+    def _written_from(self) -> object:
+        """Return availability, the shown state and whether a command waits."""
+        return (self.available, self.is_on, self._pending() is not None)
+
     @property
     def _is_relay(self) -> bool:
         """Return True for a relay, False for a custom feed."""

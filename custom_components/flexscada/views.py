@@ -84,8 +84,9 @@ def _too_large(request: web.Request, limit: int) -> web.Response:
 
 def _unknown_device(request: web.Request, uid: int) -> web.Response:
     """Answer an upload from a uid that no loaded config entry has."""
+    # Keyed by sender, not uid: random uids from one address must not log one line each.
     _LOG.report(
-        ("unknown", uid),
+        ("unknown", request.remote),
         "Upload from unknown FlexSCADA Q5 %s (%s); add it to Home Assistant to accept its data",
         uid,
         request.remote,

@@ -1,0 +1,88 @@
+"""Only entities whose shown state changed are written after an upload (a state write is costly)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from homeassistant.const import EVENT_STATE_REPORTED
+from homeassistant.core import Event, EventStateReportedData, HomeAssistant, callback
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.flexscada.entity_specs import metric_unique_id
+from custom_components.flexscada.protocol import FieldKind
+
+from .common import (
+    DEVICE_EPOCH,
+    UID,
+    distinct_values,
+    example_config,
+    layout_of,
+    measurement_packet,
+    post_config,
+    post_measurement,
+)
+from .test_data_path import entity_id_of
+
+
+async def test_unchanged_readings_are_not_rewritten(
+    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+) -> None:
+    """A repeat of the same readings writes only what changed (last upload); a new value writes."""
+    config = example_config()
+    layout = layout_of(config)
+    assert await post_config(client, config) == HTTPStatus.OK
+    values = distinct_values(layout)
+    status, _ = await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
+    assert status == HTTPStatus.OK
+    await hass.async_block_till_done()
+
+    written: list[str] = []
+    reported: list[str] = []
+    hass.bus.async_listen("state_changed", lambda event: written.append(event.data["entity_id"]))
+
+    def on_reported(event: Event[EventStateReportedData]) -> None:
+        reported.append(event.data["entity_id"])
+
+    hass.bus.async_listen(EVENT_STATE_REPORTED, on_reported, event_filter=callback(lambda _: True))
+    status, _ = await post_measurement(
+        client, measurement_packet(config, [(DEVICE_EPOCH + 60, values)])
+    )
+    assert status == HTTPStatus.OK
+    await hass.async_block_till_done()
+    # Nothing was written unchanged (last_upload shows whole seconds: it may repeat).
+    assert [e for e in reported if "last_upload" not in e] == []
+    assert [e for e in written if "last_upload" not in e] == []
+
+    float_field = next(f for f in layout.fields if f.kind is FieldKind.FLOAT)
+    changed = {**values, float_field.key: 1234.5}
+    status, _ = await post_measurement(
+        client, measurement_packet(config, [(DEVICE_EPOCH + 120, changed)])
+    )
+    assert status == HTTPStatus.OK
+    await hass.async_block_till_done()
+    entity_id = entity_id_of(hass, metric_unique_id(UID, float_field))
+    assert [e for e in written if "last_upload" not in e] == [entity_id]
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert float(state.state) == 1234.5
+
+
+async def test_upload_is_persisted_before_it_is_acknowledged(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+) -> None:
+    """A 200 means the rows are on disk: a kill -9 right after it loses nothing acknowledged."""
+    config = example_config()
+    layout = layout_of(config)
+    assert await post_config(client, config) == HTTPStatus.OK
+    rows = [(DEVICE_EPOCH + 60 * i, distinct_values(layout, i)) for i in range(3)]
+    status, _ = await post_measurement(client, measurement_packet(config, rows))
+    assert status == HTTPStatus.OK
+    # No time passes and no task runs: what the response promised is already stored.
+    stored = hass_storage[f"flexscada.{UID}"]["data"]
+    assert stored["rows_total"] == 3
+    assert stored["latest_timestamp"] == DEVICE_EPOCH + 120
