@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
@@ -52,11 +53,17 @@ def now_epoch() -> int:
     return int(dt_util.utcnow().timestamp())
 
 
+# Uploads sent per client: each upload is stamped a second later than the one before, as a
+# device's are (Home Assistant ignores an upload that is not newer than the last one).
+_UPLOADS: WeakKeyDictionary[TestClient, int] = WeakKeyDictionary()
+
+
 async def upload(
     client: TestClient, ack: int = 0, values: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Post one measurement as the device and return the opened reply."""
-    now = now_epoch()
+    _UPLOADS[client] = sent = _UPLOADS.get(client, 0) + 1
+    now = now_epoch() + sent
     row = values if values is not None else distinct_values(LAYOUT)
     status, reply = await post_measurement(
         client, measurement_packet(CONFIG, [(now, row)], ack=ack, epoch=now)
@@ -252,21 +259,29 @@ async def test_clock_drift_sends_time(
     """An upload whose epoch is off by more than 30 s gets {"t": now}; sync can be disabled."""
     now = now_epoch()
     row = distinct_values(LAYOUT)
-    status, reply = await post_measurement(
-        device_client, measurement_packet(CONFIG, [(now, row)], epoch=now - 120)
-    )
-    assert status == HTTPStatus.OK
+
+    async def post(epoch: int) -> dict[str, Any]:
+        status, reply = await post_measurement(
+            device_client, measurement_packet(CONFIG, [(epoch, row)], epoch=epoch)
+        )
+        assert status == HTTPStatus.OK
+        return reply
+
+    reply = await post(now + 120)
     assert abs(reply["t"] - now) <= 2
+    # The device set its clock back: its next upload is older than the last one, and is
+    # still taken (not mistaken for a replay).
+    changed = distinct_values(LAYOUT, seed=4)
     status, reply = await post_measurement(
-        device_client, measurement_packet(CONFIG, [(now, row)], epoch=now - 20)
+        device_client, measurement_packet(CONFIG, [(now + 5, changed)], epoch=now + 5)
     )
-    assert reply == {}
+    assert (status, reply) == (HTTPStatus.OK, {})
+    battery = hass.states.get(entity_id_of(hass, f"{UID}_inputs_1_avg"))
+    assert battery is not None
+    assert float(battery.state) == changed["inputs.1.avg"]
 
     hass.config_entries.async_update_entry(setup_entry, options={CONF_CLOCK_SYNC: False})
-    status, reply = await post_measurement(
-        device_client, measurement_packet(CONFIG, [(now, row)], epoch=now - 120)
-    )
-    assert reply == {}
+    assert await post(now + 200) == {}
 
 
 async def test_queue_full_is_an_error(hass: HomeAssistant, device_client: TestClient) -> None:

@@ -329,12 +329,30 @@ def reauth_flows(hass: HomeAssistant, entry: MockConfigEntry) -> list[Any]:
     return list(entry.async_get_active_flows(hass, {"reauth"}))
 
 
-async def test_reauth_after_repeated_integrity_failures(
+async def test_failures_while_the_device_is_online_start_no_reauth(
     hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
 ) -> None:
-    """Three failures in a row start one reauth; the new password is checked, stored, used."""
+    """Bad uploads under the uid of a device whose own uploads still arrive are someone else's."""
     assert await post_config(client, CONFIG) == HTTPStatus.OK
     assert (await post_measurement(client, upload()))[0] == HTTPStatus.OK
+    await fail_integrity(client, 5)
+    await hass.async_block_till_done()
+    assert reauth_flows(hass, setup_entry) == []
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_WRONG_KEY, UID)) is None
+
+
+async def test_reauth_after_repeated_integrity_failures(
+    hass: HomeAssistant,
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Three failures in a row from a silent device start one reauth; the new password is used."""
+    assert await post_config(client, CONFIG) == HTTPStatus.OK
+    assert (await post_measurement(client, upload()))[0] == HTTPStatus.OK
+    freezer.tick(timedelta(seconds=CONFIG["upload_interval"] * 2.5 + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
 
     await fail_integrity(client, 2)
     await hass.async_block_till_done()
@@ -358,7 +376,7 @@ async def test_reauth_after_repeated_integrity_failures(
     assert setup_entry.state is ConfigEntryState.LOADED
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_WRONG_KEY, UID)) is None
 
-    response = await client.post("/Q5/m", data=upload(key=WRONG_KEY))
+    response = await client.post("/Q5/m", data=upload(key=WRONG_KEY, epoch=DEVICE_EPOCH + 900))
     assert response.status == HTTPStatus.OK  # the reloaded device uses the new key
 
 

@@ -154,6 +154,11 @@ async def test_backlog_shows_newest_row(hass: HomeAssistant, client: TestClient)
     assert state is not None
     assert float(state.state) == rows[-1][1]["inputs.1.avg"]
 
+    rows_sensor = hass.states.get(entity_id_of(hass, f"{UID}_rows_in_last_upload"))
+    assert rows_sensor is not None
+    assert rows_sensor.state == "5"
+
+    # An older upload played back is answered as processed but changes nothing.
     older = measurement_packet(config, rows[:2])
     status, _ = await post_measurement(client, older)
     assert status == HTTPStatus.OK
@@ -162,7 +167,25 @@ async def test_backlog_shows_newest_row(hass: HomeAssistant, client: TestClient)
     assert float(state.state) == rows[-1][1]["inputs.1.avg"]
     rows_sensor = hass.states.get(entity_id_of(hass, f"{UID}_rows_in_last_upload"))
     assert rows_sensor is not None
-    assert rows_sensor.state == "2"
+    assert rows_sensor.state == "5"
+
+
+async def test_replay_keeps_no_silent_device_online(
+    hass: HomeAssistant, client: TestClient, freezer: FrozenDateTimeFactory
+) -> None:
+    """Playing back a device's last upload does not make a silent device look online."""
+    config = example_config()
+    await post_config(client, config)
+    body = measurement_packet(config, [(DEVICE_EPOCH, distinct_values(layout_of(config)))])
+    assert (await post_measurement(client, body))[0] == HTTPStatus.OK
+    freezer.tick(timedelta(seconds=300 * 2.5 + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    connectivity = entity_id_of(hass, f"{UID}_connectivity")
+    assert hass.states.get(connectivity).state == STATE_OFF  # type: ignore[union-attr]
+
+    assert (await post_measurement(client, body))[0] == HTTPStatus.OK
+    assert hass.states.get(connectivity).state == STATE_OFF  # type: ignore[union-attr]
 
 
 async def test_config_version_bump_asks_again(hass: HomeAssistant, client: TestClient) -> None:

@@ -149,6 +149,8 @@ class Q5Device:
         self.newest_upload: CachedUpload | None = None
         self.last_failed_upload: CachedUpload | None = None
         self._reauth_requested = False
+        # The time our last clock sync set the device to, until its next upload arrives.
+        self._clock_synced_to: int | None = None
 
     # -- set-up and persistence ------------------------------------------------------------
 
@@ -388,7 +390,8 @@ class Q5Device:
         self._async_key_confirmed(body)
 
         meta = packet.meta
-        commands_done = self._acknowledge_commands(meta.last_cmd_id_ack)
+        fresh = self._is_fresh(meta)
+        commands_done = fresh and self._acknowledge_commands(meta.last_cmd_id_ack)
         if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
             if commands_done:  # no readings to wait for: show the acknowledgement now
                 self._async_notify_entities()
@@ -418,6 +421,11 @@ class Q5Device:
 
         # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
         async_clear_issue(self.hass, ISSUE_LAYOUT_MISMATCH, self.uid)
+        if not fresh:
+            # A replay, or a retransmission of an upload already processed: answered as
+            # processed, but it changes nothing, not even the device's availability.
+            LOGGER.debug("Device %s: ignoring an upload not newer than the last one", self.uid)
+            return UploadResponse(HTTPStatus.OK, self._reply_body())
         self._apply_measurements(packet, rows)
         self._async_update_device_registry()
         self._update_availability()
@@ -428,13 +436,28 @@ class Q5Device:
         await self._store.async_save(self._stored_data())
         return UploadResponse(HTTPStatus.OK, self._reply_body())
 
+    def _is_fresh(self, meta: MeasurementMeta) -> bool:
+        """Return True if an upload was sent after the last one we processed.
+
+        The device stamps every upload with its clock (`epoch`), so a genuine new upload is
+        newer than the last processed one; an old upload played back is not. Only our own clock
+        sync moves the device's clock back, and then to the time we sent it: an upload stamped
+        at or after that time is new too.
+        """
+        if self.last_meta is None or meta.epoch > self.last_meta.epoch:
+            return True
+        return self._clock_synced_to is not None and meta.epoch >= self._clock_synced_to
+
     @callback
     def _async_integrity_failed(self, body: bytes) -> None:
         """Count an upload the key cannot open; a streak of them means the key changed."""
         if (upload := CachedUpload.keep(UploadKind.MEASUREMENT, body)) is not None:
             self.newest_upload = self.last_failed_upload = upload
         self.integrity_failures += 1
-        if self.integrity_failures < INTEGRITY_FAILURES_BEFORE_REAUTH:
+        # The uid travels in clear, so anyone can post bad uploads under it. While the device's
+        # own good uploads keep it available, failures are someone else's; only a device that
+        # went silent with failing uploads has changed its password.
+        if self.integrity_failures < INTEGRITY_FAILURES_BEFORE_REAUTH or self.available:
             return
         async_raise_wrong_key(self.hass, self.uid, self.name, self.integrity_failures)
         if not self._reauth_requested:
@@ -472,16 +495,11 @@ class Q5Device:
         self.clock_offset = packet.meta.epoch - int(now.timestamp())
         self.rows_in_last_upload = len(rows)
         self.rows_total += len(rows)
-        if not len(rows):
-            return
-        newest = int(rows.timestamps[-1])
-        # Live state only moves forward in device time: a replayed or late older upload is
-        # acknowledged (it was processed) but does not overwrite newer readings.
-        if self.latest_timestamp is not None and newest < self.latest_timestamp:
-            LOGGER.debug("Device %s: upload older than the shown readings", self.uid)
-            return
-        self.latest_timestamp = newest
-        self.values = rows.latest()
+        self._clock_synced_to = None
+        if len(rows):
+            # Rows are oldest first: the newest is the live state.
+            self.latest_timestamp = int(rows.timestamps[-1])
+            self.values = rows.latest()
 
     def _acknowledge_commands(self, ack: int) -> bool:
         """Drop what the device executed and what waited too long; return True if any went.
@@ -532,6 +550,7 @@ class Q5Device:
             > self.entry.options.get(CONF_CLOCK_SYNC_THRESHOLD, DEFAULT_CLOCK_SYNC_THRESHOLD)
         ):
             sync_time = int(dt_util.utcnow().timestamp())
+            self._clock_synced_to = sync_time
         commands = self.commands.to_send()
         if sync_time is None and not commands:
             return b""
