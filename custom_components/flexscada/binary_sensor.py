@@ -7,10 +7,11 @@ from typing import Any, override
 from homeassistant.components.binary_sensor import BinarySensorEntity
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.const import EntityCategory, Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
+from .device import Q5Device
 from .entity import Q5Entity, Q5MetricEntity
 from .entity_specs import RELAY_TRIP_METRICS, EntitySpec, SpecKind
 from .metrics import contact_device_class
@@ -24,18 +25,16 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the binary sensors of a Q5, now and whenever its config brings new ones."""
-    device = entry.runtime_data
+    entry.runtime_data.async_register_platform(
+        Platform.BINARY_SENSOR, async_add_entities, _make_binary_sensor
+    )
 
-    @callback
-    def add_entities(specs: list[EntitySpec]) -> None:
-        async_add_entities(
-            Q5MetricBinarySensor(device, spec)
-            if spec.kind is SpecKind.METRIC
-            else Q5ConnectivityBinarySensor(device, spec)
-            for spec in specs
-        )
 
-    device.async_register_platform(Platform.BINARY_SENSOR, add_entities)
+def _make_binary_sensor(device: Q5Device, spec: EntitySpec) -> BinarySensorEntity:
+    """Return the binary sensor for a spec: a 1-bit metric, or the device's connectivity."""
+    if spec.kind is SpecKind.METRIC:
+        return Q5MetricBinarySensor(device, spec)
+    return Q5ConnectivityBinarySensor(device, spec)
 
 
 class Q5MetricBinarySensor(Q5MetricEntity, BinarySensorEntity):

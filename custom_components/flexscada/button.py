@@ -6,7 +6,7 @@ from typing import override
 
 from homeassistant.components.button import ButtonEntity
 from homeassistant.const import EntityCategory, Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
@@ -24,13 +24,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the relay buttons of a Q5, now and whenever its config brings new ones."""
-    device = entry.runtime_data
-
-    @callback
-    def add_entities(specs: list[EntitySpec]) -> None:
-        async_add_entities(Q5RelayButton(device, spec) for spec in specs)
-
-    device.async_register_platform(Platform.BUTTON, add_entities)
+    entry.runtime_data.async_register_platform(Platform.BUTTON, async_add_entities, Q5RelayButton)
 
 
 class Q5RelayButton(Q5ControlEntity, ButtonEntity):

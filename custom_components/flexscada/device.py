@@ -19,6 +19,8 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -229,9 +231,17 @@ class Q5Device:
 
     @callback
     def async_register_platform(
-        self, platform: Platform, add_entities: Callable[[list[EntitySpec]], None]
+        self,
+        platform: Platform,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+        make_entity: Callable[[Q5Device, EntitySpec], Entity],
     ) -> None:
         """Let a platform add entities now and whenever the device config brings new ones."""
+
+        @callback
+        def add_entities(specs: list[EntitySpec]) -> None:
+            async_add_entities(make_entity(self, spec) for spec in specs)
+
         self._platform_adders[platform] = add_entities
         add_entities([spec for spec in self.specs.values() if spec.platform is platform])
 

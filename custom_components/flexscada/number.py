@@ -6,13 +6,12 @@ from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberMode
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .commands import SET_FEED
 from .entity import Q5ControlEntity, Q5MetricEntity
-from .entity_specs import EntitySpec
 
 PARALLEL_UPDATES = 0
 
@@ -27,13 +26,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the feed numbers of a Q5, now and whenever its config brings new ones."""
-    device = entry.runtime_data
-
-    @callback
-    def add_entities(specs: list[EntitySpec]) -> None:
-        async_add_entities(Q5FeedNumber(device, spec) for spec in specs)
-
-    device.async_register_platform(Platform.NUMBER, add_entities)
+    entry.runtime_data.async_register_platform(Platform.NUMBER, async_add_entities, Q5FeedNumber)
 
 
 class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):

@@ -14,7 +14,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, Platform, UnitOfTime
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
@@ -89,18 +89,14 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of a Q5, now and whenever its config brings new ones."""
-    device = entry.runtime_data
+    entry.runtime_data.async_register_platform(Platform.SENSOR, async_add_entities, _make_sensor)
 
-    @callback
-    def add_entities(specs: list[EntitySpec]) -> None:
-        async_add_entities(
-            Q5MetricSensor(device, spec)
-            if spec.kind is SpecKind.METRIC
-            else Q5DiagnosticSensor(device, spec)
-            for spec in specs
-        )
 
-    device.async_register_platform(Platform.SENSOR, add_entities)
+def _make_sensor(device: Q5Device, spec: EntitySpec) -> SensorEntity:
+    """Return the sensor for a spec: a metric, or a diagnostic about the device."""
+    if spec.kind is SpecKind.METRIC:
+        return Q5MetricSensor(device, spec)
+    return Q5DiagnosticSensor(device, spec)
 
 
 class Q5MetricSensor(Q5MetricEntity, SensorEntity):

@@ -6,13 +6,12 @@ from typing import Any, override
 
 from homeassistant.components.switch import SwitchEntity
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .commands import SET_FEED, SET_RELAY, QueuedCommand
 from .entity import Q5ControlEntity, Q5MetricEntity
-from .entity_specs import EntitySpec
 
 # Turning a switch only queues a command (no I/O), so no limit is needed.
 PARALLEL_UPDATES = 0
@@ -24,13 +23,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the switches of a Q5, now and whenever its config brings new ones."""
-    device = entry.runtime_data
-
-    @callback
-    def add_entities(specs: list[EntitySpec]) -> None:
-        async_add_entities(Q5Switch(device, spec) for spec in specs)
-
-    device.async_register_platform(Platform.SWITCH, add_entities)
+    entry.runtime_data.async_register_platform(Platform.SWITCH, async_add_entities, Q5Switch)
 
 
 class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
