@@ -243,11 +243,14 @@ class Soak:
         now = int(time.time())
         packets = []
         for step in range(3):
-            await victim.measure(now - 600 + 200 * step)
+            # Each upload stamped with the device's clock when it was sent, as a Q5's are:
+            # Home Assistant ignores an upload that is not newer than the last one.
+            sent = now - 600 + 200 * step
+            await victim.measure(sent)
             rows = victim.encode_rows(victim.queue[-1:])
             packets.append(
                 build_measurement_packet(
-                    key, uid, layout, rows, fw_version=10503, epoch=now, last_cmd_id_ack=0
+                    key, uid, layout, rows, fw_version=10503, epoch=sent, last_cmd_id_ack=0
                 )
             )
         for packet in packets[1:]:  # the first stays unsent until it is "replayed" (older)
