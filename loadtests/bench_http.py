@@ -22,6 +22,7 @@ import cProfile
 from dataclasses import dataclass
 import functools
 import io
+import itertools
 import os
 import pstats
 import random
@@ -39,7 +40,13 @@ from homeassistant.helpers.http import HomeAssistantView
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.flexscada.const import CONF_KEY, CONF_UID, DOMAIN, MAX_UPLOAD_BYTES
+from custom_components.flexscada.const import (
+    CONF_CLOCK_SYNC_THRESHOLD,
+    CONF_KEY,
+    CONF_UID,
+    DOMAIN,
+    MAX_UPLOAD_BYTES,
+)
 from custom_components.flexscada.protocol import build_config_packet, build_measurement_packet
 from custom_components.flexscada.protocol.config import FieldKind, Layout
 
@@ -48,9 +55,13 @@ from .sites import KEY, UID, big_config, layout_of
 ROUNDS = int(os.environ.get("FLEXSCADA_BENCH_ROUNDS", "300"))
 STALL_RUNS = int(os.environ.get("FLEXSCADA_BENCH_STALL_RUNS", "5"))
 PROFILE = os.environ.get("FLEXSCADA_BENCH_PROFILE") == "1"
-# Row timestamps count up from 60 days ago; every packet's epoch is "now": the device clock is in
-# sync, so replies carry no clock-sync time (as for a typical device).
+# Row timestamps count up from 60 days ago. Each packet's epoch (the device clock when sent) is a
+# second after the previous one's, as Home Assistant ignores an upload not newer than the last;
+# they start this many seconds before now, and clock sync is given a threshold above that span,
+# so replies carry no clock-sync time (as for a typical device in sync).
 EPOCH = int(time.time()) - 60 * 86400
+SENT_FROM = int(time.time()) - 1800
+SENT = itertools.count(SENT_FROM)
 TARGET_RATIO = 1.5
 TARGET_STALL_MS = 20.0
 
@@ -156,7 +167,10 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
     config = big_config()
     layout = layout_of(config)
     entry = MockConfigEntry(
-        domain=DOMAIN, unique_id=str(UID), data={CONF_UID: UID, CONF_KEY: KEY.hex()}
+        domain=DOMAIN,
+        unique_id=str(UID),
+        data={CONF_UID: UID, CONF_KEY: KEY.hex()},
+        options={CONF_CLOCK_SYNC_THRESHOLD: 3600},
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -195,7 +209,7 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
             layout,
             [(EPOCH + 60 * i, _values(rng, layout))],
             fw_version=517,
-            epoch=int(time.time()),
+            epoch=next(SENT),
         )
         for i in range(2 * ROUNDS + 20)
     ]
@@ -235,6 +249,8 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
 
     # The same work without HTTP, timed on the loop: where the time goes.
     device = entry.runtime_data
+    # Every timed upload was new to the device (none ignored as a replay): all were processed.
+    assert device.rows_total == 20 + ROUNDS, device.rows_total
     direct: list[float] = []
     direct_cpu: list[float] = []
     direct_profiler = cProfile.Profile() if PROFILE else None
@@ -311,7 +327,7 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
         base = start_ts + run * 60 * count
         rows = [(base + 60 * i, row_values[i % 16]) for i in range(count)]
         backlogs.append(
-            build_measurement_packet(KEY, UID, layout, rows, fw_version=517, epoch=int(time.time()))
+            build_measurement_packet(KEY, UID, layout, rows, fw_version=517, epoch=next(SENT))
         )
     size = len(backlogs[0])
     assert size <= MAX_UPLOAD_BYTES
