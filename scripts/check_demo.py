@@ -284,6 +284,22 @@ def integration_errors(log: Path) -> list[str]:
     ]
 
 
+def start_headless_demo(who: str, state_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start a fresh `scripts/demo --headless` (one undiscovered Q5 too) in its own session."""
+    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dir.mkdir(parents=True)
+    demo_log = state_dir / "demo.log"
+    print(f"{who}: starting scripts/demo --headless on port {port} (log: {demo_log})")
+    with demo_log.open("wb") as log:
+        return subprocess.Popen(
+            [str(REPO / "scripts" / "demo"), "--headless", "--fresh", "--port", str(port),
+             "--state-dir", str(state_dir), "--discover", "1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
 def wait_for_demo(demo: subprocess.Popen[bytes], state_dir: Path, seconds: float) -> None:
     """Wait until the demo has onboarded HA (state.json) and started the simulator."""
     deadline = time.monotonic() + seconds
@@ -317,18 +333,7 @@ def main() -> int:
 
     port = args.port or free_port()
     state_dir = Path(args.state_dir)
-    shutil.rmtree(state_dir, ignore_errors=True)
-    state_dir.mkdir(parents=True)
-    demo_log = state_dir / "demo.log"
-    print(f"check_demo: starting scripts/demo --headless on port {port} (log: {demo_log})")
-    with demo_log.open("wb") as log:
-        demo = subprocess.Popen(
-            [str(REPO / "scripts" / "demo"), "--headless", "--fresh", "--port", str(port),
-             "--state-dir", str(state_dir), "--discover", "1"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    demo = start_headless_demo("check_demo", state_dir, port)
     results: list[Result] = []
     try:
         wait_for_demo(demo, state_dir, args.timeout)

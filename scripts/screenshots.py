@@ -27,7 +27,16 @@ import time
 from typing import Any
 
 import aiohttp
-from check_demo import Api, free_port, numeric, pick_relay_switch, stop, wait_for, wait_for_demo
+from check_demo import (
+    Api,
+    free_port,
+    numeric,
+    pick_relay_switch,
+    start_headless_demo,
+    stop,
+    wait_for,
+    wait_for_demo,
+)
 from demo_ha import REPO, DemoState, HassClient
 
 CHROMIUM_FLAGS = (
@@ -226,19 +235,8 @@ def main() -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_dir = Path(args.state_dir)
-    shutil.rmtree(state_dir, ignore_errors=True)
-    state_dir.mkdir(parents=True)
     port = free_port()
-    demo_log = state_dir / "demo.log"
-    print(f"screenshots: starting scripts/demo --headless on port {port} (log: {demo_log})")
-    with demo_log.open("wb") as log:
-        demo = subprocess.Popen(
-            [str(REPO / "scripts" / "demo"), "--headless", "--fresh", "--port", str(port),
-             "--state-dir", str(state_dir), "--discover", "1"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    demo = start_headless_demo("screenshots", state_dir, port)
     try:
         wait_for_demo(demo, state_dir, 300)
         state = DemoState.load(state_dir / "state.json")
