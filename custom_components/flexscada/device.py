@@ -7,7 +7,7 @@ uploaded) is persisted, so entities exist with their last values straight after 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -565,7 +565,3 @@ class Q5Device:
         if sync_time is None and not commands:
             return b""
         return build_reply(self.key, time=sync_time, commands=commands)
-
-    def entity_values(self, keys: Iterable[str]) -> dict[str, Reading | None]:
-        """Return the current readings of some field keys (for diagnostics)."""
-        return {key: self.values.get(key) for key in keys}
