@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.flexscada.const import CONF_KEY, CONF_UID, DOMAIN
@@ -101,3 +103,12 @@ async def post_config(
     """POST a config upload; return the status."""
     response = await client.post(f"/Q5/cfg/{uid}", data=build_config_packet(key, dict(config)))
     return response.status
+
+
+def entity_id_of(hass: HomeAssistant, unique_id: str) -> str:
+    """Return the entity id registered for one of our unique ids."""
+    registry = er.async_get(hass)
+    for platform in ("sensor", "binary_sensor", "switch", "number", "button"):
+        if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
+            return entity_id
+    raise AssertionError(f"no entity with unique id {unique_id}")

@@ -36,13 +36,13 @@ from custom_components.flexscada.const import CONF_CLOCK_SYNC, CONF_COMMAND_EXPI
 from .common import (
     UID,
     distinct_values,
+    entity_id_of,
     example_config,
     layout_of,
     measurement_packet,
     post_config,
     post_measurement,
 )
-from .test_data_path import entity_id_of
 
 CONFIG = example_config()
 LAYOUT = layout_of(CONFIG)

@@ -28,6 +28,7 @@ from .common import (
     UID,
     WRONG_KEY,
     distinct_values,
+    entity_id_of,
     example_config,
     layout_of,
     make_entry,
@@ -35,15 +36,6 @@ from .common import (
     post_config,
     post_measurement,
 )
-
-
-def entity_id_of(hass: HomeAssistant, unique_id: str) -> str:
-    """Return the entity id registered for one of our unique ids."""
-    registry = er.async_get(hass)
-    for platform in ("sensor", "binary_sensor", "switch", "number", "button"):
-        if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
-            return entity_id
-    raise AssertionError(f"no entity with unique id {unique_id}")
 
 
 def logged(caplog: pytest.LogCaptureFixture, text: str, level: int = logging.INFO) -> int:

@@ -30,13 +30,13 @@ from .common import (
     UID,
     WRONG_KEY,
     distinct_values,
+    entity_id_of,
     example_config,
     layout_of,
     measurement_packet,
     post_config,
     post_measurement,
 )
-from .test_data_path import entity_id_of
 
 SECRET_PASSWORD = "s3cret-wifi-pass"
 

@@ -17,13 +17,13 @@ from .common import (
     DEVICE_EPOCH,
     UID,
     distinct_values,
+    entity_id_of,
     example_config,
     layout_of,
     measurement_packet,
     post_config,
     post_measurement,
 )
-from .test_data_path import entity_id_of
 
 
 async def test_unchanged_readings_are_not_rewritten(
