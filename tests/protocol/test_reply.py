@@ -20,6 +20,7 @@ from custom_components.flexscada.protocol import (
     command_id,
     open_reply,
     parse_action,
+    readings,
     reply_json,
     seal,
 )
@@ -133,3 +134,27 @@ def test_bad_replies(key: bytes, plaintext: bytes, message: str) -> None:
 
 def test_reply_padded_with_spaces(key: bytes) -> None:
     assert open_reply(key, seal(key, json.dumps({"t": 1}).encode() + b"   ")) == {"t": 1}
+
+
+@pytest.mark.parametrize(
+    ("command_id", "expected"), [(0, 1), (1, 2), (0xFFFFFFFE, 0xFFFFFFFF), (0xFFFFFFFF, 1)]
+)
+def test_next_command_id_wraps_past_zero(command_id: int, expected: int) -> None:
+    assert readings.next_command_id(command_id) == expected
+
+
+@pytest.mark.parametrize(
+    ("command_id", "other", "after"),
+    [
+        (2, 1, True),
+        (1, 1, False),
+        (1, 2, False),
+        (1, 0xFFFFFFFF, True),  # across the wrap
+        (0, 0xFFFFFFFF, True),  # 0xFFFFFFFF reads as -1
+        (0xFFFFFFFF, 0, False),
+        (0x7FFFFFFF, 0, True),
+        (0x80000000, 0, False),  # half the space away: behind
+    ],
+)
+def test_command_id_after_is_serial_arithmetic(command_id: int, other: int, after: bool) -> None:
+    assert readings.command_id_after(command_id, other) is after
