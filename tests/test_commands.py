@@ -30,8 +30,13 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.flexscada.commands import MAX_QUEUED_COMMANDS
+from custom_components.flexscada.commands import (
+    MAX_QUEUED_COMMANDS,
+    CommandQueue,
+    StoredQueue,
+)
 from custom_components.flexscada.const import CONF_CLOCK_SYNC, CONF_COMMAND_EXPIRY, DOMAIN
+from custom_components.flexscada.protocol import PulseRelay, ResetRelay, SetFeed, SetRelay
 
 from .common import (
     UID,
@@ -442,3 +447,48 @@ async def test_stored_queue_past_uint32_loads(
     await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_2_pulse")
     reply = await upload(device_client, ack=0xFFFFFFFF)
     assert reply["commands"] == [{"cmd": "pulse_relay", "ch": 2, "Id": 1, "id": 1}]
+
+
+def test_stored_form_is_unchanged() -> None:
+    """A queue as the previous version stored it loads typed and is stored again unchanged."""
+    stored: StoredQueue = {
+        "next_id": 8,
+        "last_ack": 2,
+        "pending": [
+            {
+                "id": 3,
+                "cmd": "set_relay",
+                "params": {"ch": 1, "state": 1},
+                "queued_at": 1.5,
+                "sent": True,
+            },
+            {"id": 4, "cmd": "pulse_relay", "params": {"ch": 2}, "queued_at": 2.0, "sent": False},
+            {"id": 5, "cmd": "reset_relay", "params": {"ch": 3}, "queued_at": 2.5, "sent": False},
+            {
+                "id": 6,
+                "cmd": "set_feed",
+                "params": {"feed": 1, "value": 12.5},
+                "queued_at": 3.0,
+                "sent": False,
+            },
+            {
+                "id": 7,
+                "cmd": "set_feed",
+                "params": {"feed": 0, "value": 1},
+                "queued_at": 3.5,
+                "sent": False,
+            },
+        ],
+    }
+    queue = CommandQueue.from_stored(UID, stored)
+    assert [queued.action for queued in queue.pending] == [
+        SetRelay(1, on=True),
+        PulseRelay(2),
+        ResetRelay(3),
+        SetFeed(1, 12.5),
+        SetFeed(0, 1),
+    ]
+    assert queue.pending_relay(1) == SetRelay(1, on=True)
+    assert queue.pending_relay(2) is None
+    assert queue.pending_feed(1) == SetFeed(1, 12.5)
+    assert queue.as_stored() == stored

@@ -87,11 +87,8 @@ class QueuedCommand:
 
     @classmethod
     def from_stored(cls, stored: StoredCommand) -> QueuedCommand:
-        """Rebuild a persisted command; raise ValueError if it cannot be sent."""
-        try:
-            action = parse_action(stored["cmd"], stored["params"])
-        except BadCommandError as err:
-            raise ValueError(str(err)) from None
+        """Rebuild a persisted command; raise BadCommandError or ValueError if it cannot be sent."""
+        action = parse_action(stored["cmd"], stored["params"])
         return cls(Command(stored["id"], action), stored["queued_at"], stored["sent"])
 
 
@@ -113,7 +110,7 @@ class CommandQueue:
         for command in stored["pending"]:
             try:
                 pending.append(QueuedCommand.from_stored(command))
-            except ValueError as err:
+            except (BadCommandError, ValueError) as err:
                 # An older version stored what it could not send (a NaN feed value, saved as
                 # null; an id past the uint32). Sending it would fail every reply.
                 LOGGER.warning(
