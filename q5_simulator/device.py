@@ -8,8 +8,9 @@ The device side of the cloud-sync protocol, built on the integration's own proto
   `{"Cmd": "getcfg"}` makes the device POST its config to `<server>/Q5/cfg/<uid>` (and, after a
   409, retry the measurements once right away), `{"t": epoch}` sets its clock, `{"cfg": {...}}`
   replaces its config, and `{"commands": [...]}` are executed in order, each at most once: a
-  command runs only if its id is above the last one acknowledged, and `lastCmdIdAck` in the next
-  upload reports the id of the last one executed;
+  command runs only if its id comes after the last one acknowledged (ids wrap, see
+  `readings.command_id_after`), and `lastCmdIdAck` in the next upload reports the id of the last
+  one executed;
 * `bump_config_version()` is "the user saved the config on the device": the version goes up and
   the device uploads its config before its next measurement upload;
 * `fill_backlog(n)` queues n back-dated rows, as after an outage, to go out as one upload.
