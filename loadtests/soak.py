@@ -36,6 +36,7 @@ import aiohttp
 
 from custom_components.flexscada.entity_specs import metric_platform, metric_unique_id
 from custom_components.flexscada.protocol import (
+    SetRelay,
     build_config_packet,
     build_measurement_packet,
     key_from_passphrase,
@@ -462,7 +463,9 @@ class Soak:
                     f"{uid}/{channel}: wanted {on}, device "
                     f"{device.relays[channel].commanded}, HA {shown}"
                 )
-        executed = sum(1 for d in self.devices for c in d.executed if c.cmd == "set_relay" and c.ok)
+        executed = sum(
+            1 for d in self.devices for c in d.executed if c.cmd == SetRelay.name and c.ok
+        )
         self.checks.add(
             "final: relays as last commanded (device and HA agree)",
             not wrong_relays,

@@ -8,8 +8,9 @@ The device side of the cloud-sync protocol, built on the integration's own proto
   `{"Cmd": "getcfg"}` makes the device POST its config to `<server>/Q5/cfg/<uid>` (and, after a
   409, retry the measurements once right away), `{"t": epoch}` sets its clock, `{"cfg": {...}}`
   replaces its config, and `{"commands": [...]}` are executed in order, each at most once: a
-  command runs only if its id is above the last one acknowledged, and `lastCmdIdAck` in the next
-  upload reports the id of the last one executed;
+  command runs only if its id comes after the last one acknowledged (ids wrap, see
+  `readings.command_id_after`), and `lastCmdIdAck` in the next upload reports the id of the last
+  one executed;
 * `bump_config_version()` is "the user saved the config on the device": the version goes up and
   the device uploads its config before its next measurement upload;
 * `fill_backlog(n)` queues n back-dated rows, as after an outage, to go out as one upload.
@@ -32,6 +33,15 @@ from typing import Any
 
 import aiohttp
 
+from custom_components.flexscada.protocol.commands import (
+    DeviceAction,
+    PulseRelay,
+    ResetRelay,
+    SetFeed,
+    SetRelay,
+    command_id,
+    parse_action,
+)
 from custom_components.flexscada.protocol.config import (
     DeviceConfig,
     FieldKind,
@@ -44,6 +54,7 @@ from custom_components.flexscada.protocol.packets import (
     build_config_packet,
     build_measurement_packet,
 )
+from custom_components.flexscada.protocol.readings import COMMAND_ID_KEYS, command_id_after
 from custom_components.flexscada.protocol.reply import open_reply
 
 from .site import SiteModel, Value, channel_config
@@ -125,15 +136,6 @@ class Feed:
 def _missing(kind: FieldKind) -> Value:
     """Return what a row that predates a metric carries for it."""
     return False if kind is FieldKind.BIT else math.nan
-
-
-def _command_id(command: Mapping[str, Any]) -> int | None:
-    """Return a command's id; the spec spells it `Id`, the vendor's tools `id`."""
-    for name in ("Id", "id"):
-        value = command.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
 
 
 class SimulatedQ5:
@@ -471,51 +473,41 @@ class SimulatedQ5:
 
     def _execute(self, command: Mapping[str, Any], now: float) -> None:
         """Run one command unless its id was executed already; then acknowledge its id."""
-        command_id = _command_id(command)
-        if command_id is not None and command_id <= self.last_cmd_id_ack:
-            _LOGGER.debug("%s skips command %s (already acknowledged)", self.uid, command_id)
+        number = command_id(command)
+        if number is not None and not command_id_after(number, self.last_cmd_id_ack):
+            _LOGGER.debug("%s skips command %s (already acknowledged)", self.uid, number)
             return
         name = str(command.get("cmd", ""))
-        args = {k: v for k, v in command.items() if k not in {"cmd", "Id", "id"}}
+        args = {k: v for k, v in command.items() if k not in {"cmd", *COMMAND_ID_KEYS}}
         note = ""
         try:
-            note = self._run(name, args, now)
+            note = self._run(parse_action(name, args), now)
             ok = True
-        except (KeyError, ValueError, TypeError, IndexError) as err:
+        except (Q5ProtocolError, KeyError, IndexError) as err:
             ok, note = False, f"refused: {err}"
-        self.executed.append(ExecutedCommand(command_id, name, args, now, ok, note))
-        if command_id is not None:
+        self.executed.append(ExecutedCommand(number, name, args, now, ok, note))
+        if number is not None:
             # A refused command is acknowledged too: resending it would not make it valid.
-            self.last_cmd_id_ack = command_id
-        _LOGGER.info("%s command #%s %s %s: %s", self.uid, command_id, name, args, note)
+            self.last_cmd_id_ack = number
+        _LOGGER.info("%s command #%s %s %s: %s", self.uid, number, name, args, note)
 
-    def _relay(self, args: Mapping[str, Any]) -> RelayState:
-        channel = args["ch"]
-        if isinstance(channel, bool) or not isinstance(channel, (int, str)):
-            raise TypeError(f"bad relay channel {channel!r}")
-        return self.relays[str(channel)]
-
-    def _run(self, name: str, args: Mapping[str, Any], now: float) -> str:
-        """Carry out one command; return a short note, raise on a bad command."""
-        if name == "set_relay":
-            relay = self._relay(args)
-            relay.commanded = bool(int(args["state"]))
-            relay.pulse_until = None
-            return f"relay {args['ch']} {'on' if relay.commanded else 'off'}"
-        if name == "pulse_relay":
-            relay = self._relay(args)
-            relay.pulse_until = now + self.pulse_seconds
-            return f"relay {args['ch']} pulsed for {self.pulse_seconds:g} s"
-        if name == "reset_relay":
-            relay = self._relay(args)
-            relay.fuse = relay.hvd = relay.lvd = False
-            return f"relay {args['ch']} fuse/hvd/lvd reset"
-        if name == "set_feed":
-            index = args["feed"]
-            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-                raise TypeError(f"bad feed index {index!r}")
-            feed = self.feeds[index]
-            value = float(args["value"])
-            feed.value = float(bool(value)) if feed.is_bit else value
-            return f"feed {index} ({feed.label}) = {feed.value:g}"
-        raise ValueError(f"unknown command {name!r}")
+    def _run(self, action: DeviceAction, now: float) -> str:
+        """Carry out one command; return a short note, raise KeyError/IndexError if it cannot."""
+        match action:
+            case SetRelay(ch=ch, on=on):
+                relay = self.relays[str(ch)]
+                relay.commanded = on
+                relay.pulse_until = None
+                return f"relay {ch} {'on' if on else 'off'}"
+            case PulseRelay(ch=ch):
+                relay = self.relays[str(ch)]
+                relay.pulse_until = now + self.pulse_seconds
+                return f"relay {ch} pulsed for {self.pulse_seconds:g} s"
+            case ResetRelay(ch=ch):
+                relay = self.relays[str(ch)]
+                relay.fuse = relay.hvd = relay.lvd = False
+                return f"relay {ch} fuse/hvd/lvd reset"
+            case SetFeed(feed=index, value=value):
+                feed = self.feeds[index]
+                feed.value = float(bool(value)) if feed.is_bit else float(value)
+                return f"feed {index} ({feed.label}) = {feed.value:g}"

@@ -30,8 +30,13 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.flexscada.commands import MAX_QUEUED_COMMANDS
+from custom_components.flexscada.commands import (
+    MAX_QUEUED_COMMANDS,
+    CommandQueue,
+    StoredQueue,
+)
 from custom_components.flexscada.const import CONF_CLOCK_SYNC, CONF_COMMAND_EXPIRY, DOMAIN
+from custom_components.flexscada.protocol import PulseRelay, ResetRelay, SetFeed, SetRelay
 
 from .common import (
     UID,
@@ -309,3 +314,181 @@ async def test_action_on_removed_channel_is_refused(
         )
     assert err.value.translation_key == "unknown_channel"
     assert entity is not None
+
+
+async def test_nan_feed_value_is_refused(hass: HomeAssistant, device_client: TestClient) -> None:
+    """NaN passes number.set_value's range check; it is refused before it reaches the queue.
+
+    JSON cannot carry it: queued, it made every reply fail (a 500 after the rows were taken).
+    """
+    number = f"{UID}_mfeeds_1_value"
+    before = hass.states.get(entity_id_of(hass, number))
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, NUMBER_DOMAIN, SERVICE_SET_VALUE, number, **{ATTR_VALUE: "nan"})
+    assert err.value.translation_key == "feed_value_not_finite"
+    assert await upload(device_client) == {}
+    after = hass.states.get(entity_id_of(hass, number))
+    assert before is not None
+    assert after is not None
+    assert after.state == before.state
+    assert after.attributes["pending"] is False
+
+
+async def test_reply_that_cannot_be_built_is_an_empty_200(
+    hass: HomeAssistant,
+    device_client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The rows are taken and saved before the reply is built: its failure is no 500."""
+    runtime = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, str(UID))
+    assert runtime is not None
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_1_pulse")
+    rows_before = runtime.runtime_data.rows_total
+
+    def broken_reply(*args: Any, **kwargs: Any) -> bytes:
+        raise ValueError("Out of range float values are not JSON compliant")
+
+    monkeypatch.setattr("custom_components.flexscada.device.build_reply", broken_reply)
+    assert await upload(device_client) == {}
+    assert runtime.runtime_data.rows_total == rows_before + 1
+    assert "sent an empty reply: Out of range float" in caplog.text
+    monkeypatch.undo()
+    # The command was not lost: the next reply carries it.
+    reply = await upload(device_client)
+    assert [c["cmd"] for c in reply["commands"]] == ["pulse_relay"]
+
+
+@pytest.mark.parametrize("stored_value", [None, float("nan")])
+async def test_stored_non_finite_feed_value_is_dropped(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    device_client: TestClient,
+    setup_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    stored_value: float | None,
+) -> None:
+    """A queue stored by an older version with a NaN feed value (on disk: null) still loads.
+
+    The number shows the device's value, the bad command is dropped with a log line, and the
+    rest of the queue is still delivered.
+    """
+    number = f"{UID}_mfeeds_1_value"
+    reported = hass.states.get(entity_id_of(hass, number))
+    assert reported is not None
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_1_pulse")
+    await call(hass, NUMBER_DOMAIN, SERVICE_SET_VALUE, number, **{ATTR_VALUE: 42.5})
+    assert await hass.config_entries.async_unload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    pending = hass_storage[f"{DOMAIN}.{UID}"]["data"]["commands"]["pending"]
+    assert pending[1]["cmd"] == "set_feed"
+    pending[1]["params"]["value"] = stored_value
+
+    assert await hass.config_entries.async_setup(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id_of(hass, number))
+    assert state is not None
+    assert state.state == reported.state
+    assert state.attributes["pending"] is False
+    assert "dropped stored command set_feed" in caplog.text
+    reply = await upload(device_client)
+    assert reply["commands"] == [{"cmd": "pulse_relay", "ch": 1, "Id": 1, "id": 1}]
+
+
+async def test_ack_of_minus_one_means_none(hass: HomeAssistant, device_client: TestClient) -> None:
+    """A device reporting lastCmdIdAck 0xFFFFFFFF (-1: nothing executed) gets id 1, no 500."""
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_1_pulse")
+    reply = await upload(device_client, ack=0xFFFFFFFF)
+    assert reply["commands"] == [{"cmd": "pulse_relay", "ch": 1, "Id": 1, "id": 1}]
+    reply = await upload(device_client, ack=0xFFFFFFFF)  # still not executed: sent again
+    assert [c["id"] for c in reply["commands"]] == [1]
+    assert await upload(device_client, ack=1) == {}
+
+
+async def test_command_ids_wrap_within_uint32(
+    hass: HomeAssistant, device_client: TestClient
+) -> None:
+    """After 0xFFFFFFFF the next id is 1 (0 means "none"); acks compare across the wrap."""
+    # The device acknowledges ids we never issued (each less than 2**31 ahead, so "after" the
+    # last): numbering goes on from there, up to the last uint32.
+    assert await upload(device_client, ack=0x7FFFFFFF) == {}
+    assert await upload(device_client, ack=0xFFFFFFFE) == {}
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_1_pulse")
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_2_pulse")
+    reply = await upload(device_client, ack=0xFFFFFFFE)
+    assert [(c["id"], c["ch"]) for c in reply["commands"]] == [(0xFFFFFFFF, 1), (1, 2)]
+    reply = await upload(device_client, ack=0xFFFFFFFF)
+    assert [(c["id"], c["ch"]) for c in reply["commands"]] == [(1, 2)]
+    assert await upload(device_client, ack=1) == {}
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_3_pulse")
+    reply = await upload(device_client, ack=1)
+    assert [c["id"] for c in reply["commands"]] == [2]
+
+
+async def test_stored_queue_past_uint32_loads(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    device_client: TestClient,
+    setup_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A queue an older version numbered past 0xFFFFFFFF (after an ack of -1) loads and heals."""
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_1_pulse")
+    assert await hass.config_entries.async_unload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    stored = hass_storage[f"{DOMAIN}.{UID}"]["data"]["commands"]
+    stored["pending"][0]["id"] = 2**32
+    stored.update(next_id=2**32 + 1, last_ack=0xFFFFFFFF)
+
+    assert await hass.config_entries.async_setup(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert "dropped stored command pulse_relay" in caplog.text
+    assert await upload(device_client, ack=0xFFFFFFFF) == {}
+    await call(hass, BUTTON_DOMAIN, SERVICE_PRESS, f"{UID}_relays_2_pulse")
+    reply = await upload(device_client, ack=0xFFFFFFFF)
+    assert reply["commands"] == [{"cmd": "pulse_relay", "ch": 2, "Id": 1, "id": 1}]
+
+
+def test_stored_form_is_unchanged() -> None:
+    """A queue as the previous version stored it loads typed and is stored again unchanged."""
+    stored: StoredQueue = {
+        "next_id": 8,
+        "last_ack": 2,
+        "pending": [
+            {
+                "id": 3,
+                "cmd": "set_relay",
+                "params": {"ch": 1, "state": 1},
+                "queued_at": 1.5,
+                "sent": True,
+            },
+            {"id": 4, "cmd": "pulse_relay", "params": {"ch": 2}, "queued_at": 2.0, "sent": False},
+            {"id": 5, "cmd": "reset_relay", "params": {"ch": 3}, "queued_at": 2.5, "sent": False},
+            {
+                "id": 6,
+                "cmd": "set_feed",
+                "params": {"feed": 1, "value": 12.5},
+                "queued_at": 3.0,
+                "sent": False,
+            },
+            {
+                "id": 7,
+                "cmd": "set_feed",
+                "params": {"feed": 0, "value": 1},
+                "queued_at": 3.5,
+                "sent": False,
+            },
+        ],
+    }
+    queue = CommandQueue.from_stored(UID, stored)
+    assert [queued.action for queued in queue.pending] == [
+        SetRelay(1, on=True),
+        PulseRelay(2),
+        ResetRelay(3),
+        SetFeed(1, 12.5),
+        SetFeed(0, 1),
+    ]
+    assert queue.pending_relay(1) == SetRelay(1, on=True)
+    assert queue.pending_relay(2) is None
+    assert queue.pending_feed(1) == SetFeed(1, 12.5)
+    assert queue.as_stored() == stored

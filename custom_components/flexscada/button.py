@@ -10,10 +10,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
-from .commands import PULSE_RELAY, RESET_RELAY
 from .entity import Q5ControlEntity
 from .entity_specs import EntitySpec, SpecKind
 from .metrics import channel_name
+from .protocol import PulseRelay, ResetRelay
 
 PARALLEL_UPDATES = 0
 
@@ -46,5 +46,5 @@ class Q5RelayButton(Q5ControlEntity, ButtonEntity):
     @override
     async def async_press(self) -> None:
         """Queue the pulse or reset."""
-        cmd = PULSE_RELAY if self.spec.kind is SpecKind.PULSE else RESET_RELAY
-        await self.async_queue_command(cmd, {"ch": self.channel_number})
+        action = PulseRelay if self.spec.kind is SpecKind.PULSE else ResetRelay
+        await self.async_queue_command(action(self.channel_number))

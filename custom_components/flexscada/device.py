@@ -56,6 +56,7 @@ from .issues import (
 from .logs import ThrottledLogger
 from .protocol import (
     DecodedRows,
+    DeviceAction,
     DeviceConfig,
     IntegrityError,
     Layout,
@@ -522,10 +523,9 @@ class Q5Device:
         expired = self.commands.expire(dt_util.utcnow().timestamp(), max_age)
         for command in expired:
             LOGGER.warning(
-                "Device %s: dropped command %s %s (id %s): not acknowledged within %s s",
+                "Device %s: dropped command %s (id %s): not acknowledged within %s s",
                 self.uid,
-                command.cmd,
-                command.params,
+                command.action,
                 command.id,
                 max_age,
             )
@@ -534,10 +534,10 @@ class Q5Device:
             return True
         return False
 
-    async def async_queue_command(self, cmd: str, params: dict[str, Any]) -> QueuedCommand:
+    async def async_queue_command(self, action: DeviceAction) -> QueuedCommand:
         """Queue a command for the reply to the device's next upload, durably."""
         try:
-            command = self.commands.add(cmd, params, dt_util.utcnow().timestamp())
+            command = self.commands.add(action, dt_util.utcnow().timestamp())
         except QueueFullError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
@@ -546,7 +546,7 @@ class Q5Device:
             ) from err
         # Saved before the action returns: a queued command survives a restart.
         await self._store.async_save(self._stored_data())
-        LOGGER.debug("Device %s: queued %s %s as id %s", self.uid, cmd, params, command.id)
+        LOGGER.debug("Device %s: queued %s as id %s", self.uid, action, command.id)
         self._async_notify_entities()
         return command
 
@@ -564,4 +564,10 @@ class Q5Device:
         commands = self.commands.to_send()
         if sync_time is None and not commands:
             return b""
-        return build_reply(self.key, time=sync_time, commands=commands)
+        try:
+            return build_reply(self.key, time=sync_time, commands=commands)
+        except (ValueError, TypeError) as err:
+            # The upload is applied and saved by now: a reply that cannot be built must not turn
+            # its acknowledgement into a 500, or the device sends the same rows again.
+            self.problems.report("reply", "Device %s: sent an empty reply: %s", self.uid, err)
+            return b""

@@ -80,7 +80,7 @@ def _device_diagnostics(device: Q5Device) -> dict[str, Any]:
             "latest_timestamp": device.latest_timestamp,
         },
         "queue": {
-            "pending": [asdict(command) for command in device.commands.pending],
+            "pending": [command.as_stored() for command in device.commands.pending],
             "next_id": device.commands.next_id,
             "last_ack": device.commands.last_ack,
         },

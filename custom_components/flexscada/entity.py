@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, override
+from typing import override
 
 from homeassistant.core import callback
 from homeassistant.exceptions import ServiceValidationError
@@ -13,6 +13,7 @@ from .const import DOMAIN
 from .device import Q5Device, Reading
 from .entity_specs import EntitySpec
 from .metrics import channel_name, metric_translation_key
+from .protocol import DeviceAction
 
 
 class Q5Entity(Entity):
@@ -103,7 +104,7 @@ class Q5MetricEntity(Q5Entity):
 class Q5ControlEntity(Q5Entity):
     """An entity whose actions queue commands for the device's next upload."""
 
-    async def async_queue_command(self, cmd: str, params: dict[str, Any]) -> None:
+    async def async_queue_command(self, action: DeviceAction) -> None:
         """Queue a command, refusing when the channel left the device's config."""
         # Control entities only exist while the device has a config, so the one way an action
         # can miss is a channel removed by a config that arrived after the action was started.
@@ -113,7 +114,7 @@ class Q5ControlEntity(Q5Entity):
                 translation_key="unknown_channel",
                 translation_placeholders={"device": self.device.name, "channel": self.spec.key},
             )
-        await self.device.async_queue_command(cmd, params)
+        await self.device.async_queue_command(action)
 
     @property
     def channel_number(self) -> int:

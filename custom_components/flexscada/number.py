@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberMode
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
-from .commands import SET_FEED
+from .const import DOMAIN
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .protocol import SetFeed
 
 PARALLEL_UPDATES = 0
 
@@ -46,8 +49,8 @@ class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
     @override
     def native_value(self) -> float | None:
         """Return the requested value while it waits, else the reported one."""
-        if pending := self.device.commands.pending_for(SET_FEED, "feed", self.channel_number):
-            return float(pending.params["value"])
+        if pending := self.device.commands.pending_feed(self.channel_number):
+            return float(pending.value)
         value = self.reading
         return None if value is None else float(value)
 
@@ -55,10 +58,17 @@ class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
     @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """Say whether a value is waiting for the device's next upload."""
-        pending = self.device.commands.pending_for(SET_FEED, "feed", self.channel_number)
+        pending = self.device.commands.pending_feed(self.channel_number)
         return {"pending": pending is not None}
 
     @override
     async def async_set_native_value(self, value: float) -> None:
-        """Queue writing the feed."""
-        await self.async_queue_command(SET_FEED, {"feed": self.channel_number, "value": value})
+        """Queue writing the feed; NaN and infinity are refused (JSON cannot carry them)."""
+        # NaN passes the range check of number.set_value: every comparison with it is False.
+        if not math.isfinite(value):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="feed_value_not_finite",
+                translation_placeholders={"entity": self.entity_id, "value": str(value)},
+            )
+        await self.async_queue_command(SetFeed(self.channel_number, value))

@@ -10,8 +10,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
-from .commands import SET_FEED, SET_RELAY, QueuedCommand
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .protocol import SetFeed, SetRelay
 
 # Turning a switch only queues a command (no I/O), so no limit is needed.
 PARALLEL_UPDATES = 0
@@ -44,18 +44,18 @@ class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
         """Return True for a relay, False for a custom feed."""
         return self.spec.channel is not None and self.spec.channel.section == "relays"
 
-    def _pending(self) -> QueuedCommand | None:
+    def _pending(self) -> SetRelay | SetFeed | None:
         """Return the command waiting for this switch, if any."""
         if self._is_relay:
-            return self.device.commands.pending_for(SET_RELAY, "ch", self.channel_number)
-        return self.device.commands.pending_for(SET_FEED, "feed", self.channel_number)
+            return self.device.commands.pending_relay(self.channel_number)
+        return self.device.commands.pending_feed(self.channel_number)
 
     @property
     @override
     def is_on(self) -> bool | None:
         """Return the requested state while a command waits, else the reported state."""
         if (pending := self._pending()) is not None:
-            return bool(pending.params["state" if self._is_relay else "value"])
+            return pending.on if isinstance(pending, SetRelay) else bool(pending.value)
         value = self.reading
         return None if value is None else bool(value)
 
@@ -78,8 +78,6 @@ class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
     async def _async_set(self, on: bool) -> None:
         """Queue the command that sets this relay or feed."""
         if self._is_relay:
-            await self.async_queue_command(SET_RELAY, {"ch": self.channel_number, "state": int(on)})
+            await self.async_queue_command(SetRelay(self.channel_number, on))
         else:
-            await self.async_queue_command(
-                SET_FEED, {"feed": self.channel_number, "value": int(on)}
-            )
+            await self.async_queue_command(SetFeed(self.channel_number, int(on)))

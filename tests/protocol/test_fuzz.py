@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from custom_components.flexscada.protocol import (
     Command,
+    PulseRelay,
     Q5ProtocolError,
     build_config_packet,
     build_measurement_packet,
@@ -73,7 +74,7 @@ def _valid_packets() -> list[bytes]:
     return [
         build_measurement_packet(KEY, 1535235511, LAYOUT, rows, epoch=1764000200),
         build_config_packet(KEY, EXAMPLE_TEXT),
-        build_reply(KEY, getcfg=True, commands=[Command.pulse_relay(1, ch=1)]),
+        build_reply(KEY, getcfg=True, commands=[Command(1, PulseRelay(ch=1))]),
     ]
 
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 from custom_components.flexscada.protocol import (
+    BadCommandError,
     BadReplyError,
     Command,
     IntegrityError,
+    PulseRelay,
+    ResetRelay,
+    SetFeed,
+    SetRelay,
     build_reply,
     command_id,
     open_reply,
+    parse_action,
+    readings,
     reply_json,
     seal,
 )
@@ -24,11 +32,10 @@ def test_getcfg() -> None:
 
 def test_everything_at_once() -> None:
     commands = [
-        Command.set_relay(5, ch=1, state=True),
-        Command.pulse_relay(6, ch=2),
-        Command.reset_relay(7, ch=3),
-        Command.set_feed(8, feed=0, value=12.5),
-        Command(9, "custom", {"x": [1, 2]}),
+        Command(5, SetRelay(ch=1, on=True)),
+        Command(6, PulseRelay(ch=2)),
+        Command(7, ResetRelay(ch=3)),
+        Command(8, SetFeed(feed=0, value=12.5)),
     ]
     reply = reply_json(time=1764000000, config={"version": 43}, commands=commands)
     assert reply == {
@@ -39,11 +46,13 @@ def test_everything_at_once() -> None:
             {"cmd": "pulse_relay", "ch": 2, "Id": 6, "id": 6},
             {"cmd": "reset_relay", "ch": 3, "Id": 7, "id": 7},
             {"cmd": "set_feed", "feed": 0, "value": 12.5, "Id": 8, "id": 8},
-            {"cmd": "custom", "x": [1, 2], "Id": 9, "id": 9},
         ],
     }
-    assert Command.set_relay(1, ch=4, state=False).to_json()["state"] == 0
-    assert Command(1, "noop").to_json() == {"cmd": "noop", "Id": 1, "id": 1}
+    assert Command(1, SetRelay(ch=4, on=False)).to_json()["state"] == 0
+    # The device reads back what the server sent.
+    for command in commands:
+        sent = command.to_json()
+        assert Command(command_id(sent) or 0, parse_action(sent["cmd"], sent)) == command
 
 
 def test_nothing_to_say(key: bytes) -> None:
@@ -53,7 +62,7 @@ def test_nothing_to_say(key: bytes) -> None:
 
 
 def test_sealed_round_trip(key: bytes) -> None:
-    data = build_reply(key, getcfg=True, time=5, commands=[Command.pulse_relay(3, ch=1)])
+    data = build_reply(key, getcfg=True, time=5, commands=[Command(3, PulseRelay(ch=1))])
     assert len(data) % 16 == 4  # 4-byte length + 32-byte digest + whole blocks
     reply = open_reply(key, data)
     assert reply == {
@@ -66,9 +75,11 @@ def test_sealed_round_trip(key: bytes) -> None:
         open_reply(bytes(32), data)
 
 
-def test_build_reply_refuses_nan(key: bytes) -> None:
-    with pytest.raises(ValueError, match="JSON compliant"):
-        build_reply(key, commands=[Command.set_feed(1, feed=0, value=float("nan"))])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_feed_value_must_be_finite(value: float) -> None:
+    """JSON cannot carry NaN or infinity: such a command cannot even be made."""
+    with pytest.raises(ValueError, match="finite number"):
+        SetFeed(feed=0, value=value)
 
 
 @pytest.mark.parametrize(
@@ -79,18 +90,31 @@ def test_command_id(command: dict[str, object], expected: int | None) -> None:
     assert command_id(command) == expected
 
 
+@pytest.mark.parametrize("command_id", [-1, 2**32])
+def test_command_id_must_fit_uint32(command_id: int) -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        Command(command_id, PulseRelay(ch=1))
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("name", "params", "message"),
     [
-        ({"id": -1, "cmd": "x"}, "does not fit"),
-        ({"id": 2**32, "cmd": "x"}, "does not fit"),
-        ({"id": 1, "cmd": "x", "params": {"Id": 3}}, r"\['Id'\]"),
-        ({"id": 1, "cmd": "x", "params": {"cmd": "y", "id": 2}}, r"\['cmd', 'id'\]"),
+        ("self_destruct", {}, "unknown command"),
+        (None, {}, "unknown command"),
+        ("set_relay", {"ch": 1}, "'state' is None"),
+        ("set_relay", {"ch": 1, "state": 2}, "not 0 or 1"),
+        ("set_relay", {"ch": 1, "state": True}, "not 0 or 1"),
+        ("pulse_relay", {"ch": True}, "not a channel number"),
+        ("reset_relay", {"ch": "1"}, "not a channel number"),
+        ("set_feed", {"feed": -1, "value": 1}, "not a channel number"),
+        ("set_feed", {"feed": 0, "value": None}, "not a finite number"),
+        ("set_feed", {"feed": 0, "value": math.nan}, "not a finite number"),
+        ("set_feed", {"feed": 0, "value": "1"}, "not a finite number"),
     ],
 )
-def test_bad_commands(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        Command(**kwargs)  # type: ignore[arg-type]
+def test_bad_commands(name: object, params: dict[str, object], message: str) -> None:
+    with pytest.raises(BadCommandError, match=message):
+        parse_action(name, params)
 
 
 @pytest.mark.parametrize(
@@ -110,3 +134,27 @@ def test_bad_replies(key: bytes, plaintext: bytes, message: str) -> None:
 
 def test_reply_padded_with_spaces(key: bytes) -> None:
     assert open_reply(key, seal(key, json.dumps({"t": 1}).encode() + b"   ")) == {"t": 1}
+
+
+@pytest.mark.parametrize(
+    ("command_id", "expected"), [(0, 1), (1, 2), (0xFFFFFFFE, 0xFFFFFFFF), (0xFFFFFFFF, 1)]
+)
+def test_next_command_id_wraps_past_zero(command_id: int, expected: int) -> None:
+    assert readings.next_command_id(command_id) == expected
+
+
+@pytest.mark.parametrize(
+    ("command_id", "other", "after"),
+    [
+        (2, 1, True),
+        (1, 1, False),
+        (1, 2, False),
+        (1, 0xFFFFFFFF, True),  # across the wrap
+        (0, 0xFFFFFFFF, True),  # 0xFFFFFFFF reads as -1
+        (0xFFFFFFFF, 0, False),
+        (0x7FFFFFFF, 0, True),
+        (0x80000000, 0, False),  # half the space away: behind
+    ],
+)
+def test_command_id_after_is_serial_arithmetic(command_id: int, other: int, after: bool) -> None:
+    assert readings.command_id_after(command_id, other) is after

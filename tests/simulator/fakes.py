@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from custom_components.flexscada.protocol import Command, build_reply
 from custom_components.flexscada.protocol.config import Layout, compile_layout, parse_config
 from custom_components.flexscada.protocol.decoder import decode_rows
 from custom_components.flexscada.protocol.packets import (
@@ -16,7 +17,6 @@ from custom_components.flexscada.protocol.packets import (
     open_config_packet,
     open_measurement_packet,
 )
-from custom_components.flexscada.protocol.reply import Command, build_reply
 
 
 @dataclass

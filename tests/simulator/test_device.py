@@ -7,7 +7,14 @@ import itertools
 import math
 from typing import Any
 
-from custom_components.flexscada.protocol.reply import Command, build_reply
+from custom_components.flexscada.protocol import (
+    Command,
+    PulseRelay,
+    ResetRelay,
+    SetFeed,
+    SetRelay,
+    build_reply,
+)
 from q5_simulator import SimulatedQ5, toggle_channel
 
 from .conftest import KEY, UID, Clock
@@ -119,11 +126,11 @@ async def test_commands_executed_once_in_order_and_acknowledged(make_device: Mak
     await device.upload()  # config exchange
     device.trip("1", "fuse")
     server.pending = [
-        Command.set_relay(1, 3, True),
-        Command.pulse_relay(2, 2),
-        Command.set_feed(3, 1, 55.5),
-        Command.set_feed(4, 0, 1),
-        Command.reset_relay(5, 1),
+        Command(1, SetRelay(3, on=True)),
+        Command(2, PulseRelay(2)),
+        Command(3, SetFeed(1, 55.5)),
+        Command(4, SetFeed(0, 1)),
+        Command(5, ResetRelay(1)),
     ]
 
     await device.measure()
@@ -147,7 +154,7 @@ async def test_commands_executed_once_in_order_and_acknowledged(make_device: Mak
     await device.upload()
     assert len(device.executed) == 5
     # The next upload reports the ack, and the server drops what it covers.
-    server.pending = [Command.set_relay(5, 3, False), Command.set_relay(6, 3, False)]
+    server.pending = [Command(5, SetRelay(3, on=False)), Command(6, SetRelay(3, on=False))]
     await device.upload()
     assert server.acks[-1] == 5
     assert [c.id for c in device.executed][-1] == 6

@@ -6,6 +6,17 @@ See docs/protocol.md. The spec's open questions are answered in `readings`, in o
 from __future__ import annotations
 
 from . import readings
+from .commands import (
+    ACTIONS,
+    Command,
+    DeviceAction,
+    PulseRelay,
+    ResetRelay,
+    SetFeed,
+    SetRelay,
+    command_id,
+    parse_action,
+)
 from .config import (
     MAX_CONFIG_BYTES,
     Channel,
@@ -19,6 +30,7 @@ from .config import (
 from .crypto import key_from_hex, key_from_passphrase, seal, unseal
 from .decoder import DecodedRows, decode_rows
 from .errors import (
+    BadCommandError,
     BadConfigError,
     BadLengthError,
     BadReplyError,
@@ -41,19 +53,22 @@ from .packets import (
     open_measurement_packet,
     peek_uid,
 )
-from .reply import Command, build_reply, command_id, open_reply, reply_json
+from .reply import build_reply, open_reply, reply_json
 
 __all__ = [
+    "ACTIONS",
     "MAX_CONFIG_BYTES",
     "MAX_CONFIG_PACKET_BYTES",
     "MAX_MEASUREMENT_PACKET_BYTES",
     "MEASUREMENT_META_SIZE",
+    "BadCommandError",
     "BadConfigError",
     "BadLengthError",
     "BadReplyError",
     "Channel",
     "Command",
     "DecodedRows",
+    "DeviceAction",
     "DeviceConfig",
     "Field",
     "FieldKind",
@@ -63,7 +78,11 @@ __all__ = [
     "LayoutMismatchError",
     "MeasurementMeta",
     "MeasurementPacket",
+    "PulseRelay",
     "Q5ProtocolError",
+    "ResetRelay",
+    "SetFeed",
+    "SetRelay",
     "TruncatedPacketError",
     "build_config_packet",
     "build_measurement_packet",
@@ -77,6 +96,7 @@ __all__ = [
     "open_config_packet",
     "open_measurement_packet",
     "open_reply",
+    "parse_action",
     "parse_config",
     "peek_uid",
     "readings",

@@ -33,3 +33,7 @@ class InvalidKeyError(Q5ProtocolError):
 
 class BadReplyError(Q5ProtocolError):
     """A server reply (device side) whose plaintext is not a JSON object."""
+
+
+class BadCommandError(Q5ProtocolError):
+    """A device command whose name or parameters the protocol does not know."""

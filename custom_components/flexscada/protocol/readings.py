@@ -158,6 +158,26 @@ GETCFG_VALUE: Final = "getcfg"
 #: and (device side) read whichever is present, "Id" first.
 COMMAND_ID_KEYS: Final = ("Id", "id")
 
+#: (a) Command ids are "auto incrementing" and acknowledged as the uint32 `lastCmdIdAck`.
+#: (c) 0 is the ack of a device that has executed nothing, so ids run from 1 to 0xFFFFFFFF and
+#: then wrap back to 1 (never 0, never past the uint32). Ids and acks are compared in serial-number
+#: arithmetic (RFC 1982) over 2**32: an id is after another if it is less than 2**31 ahead of it,
+#: modulo 2**32. So a wrap is just one more step, and a device that reports 0xFFFFFFFF (-1, "none",
+#: as some firmware counts) is read as one behind 0: it has executed nothing we sent.
+FIRST_COMMAND_ID: Final = 1
+MAX_COMMAND_ID: Final = 0xFFFFFFFF
+_ID_SPACE: Final = 1 << 32
+
+
+def next_command_id(command_id: int) -> int:
+    """Return the id that follows `command_id`: one more, wrapping from 0xFFFFFFFF to 1."""
+    return command_id + 1 if FIRST_COMMAND_ID <= command_id < MAX_COMMAND_ID else FIRST_COMMAND_ID
+
+
+def command_id_after(command_id: int, other: int) -> bool:
+    """Return True if `command_id` comes after `other` (serial-number arithmetic, 32 bits)."""
+    return 0 < (command_id - other) % _ID_SPACE < _ID_SPACE // 2
+
 
 def format_uid(uid: int) -> str:
     """Return the uid as the device writes it in /Q5/cfg/<uid>: plain decimal (b)."""
