@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberMode
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .commands import SET_FEED
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_specs import Q5FeedNumberEntityDescription
 
 PARALLEL_UPDATES = 0
 
@@ -26,12 +26,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the feed numbers of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.NUMBER, async_add_entities, Q5FeedNumber)
+    entry.runtime_data.async_register_platform(
+        Q5FeedNumberEntityDescription, async_add_entities, Q5FeedNumber
+    )
 
 
 class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
     """A FLOAT custom feed: shows the device's value, or the value waiting to be sent."""
 
+    entity_description: Q5FeedNumberEntityDescription
     _attr_mode = NumberMode.BOX
     _attr_native_min_value = FEED_MIN
     _attr_native_max_value = FEED_MAX
@@ -46,19 +49,19 @@ class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
     @override
     def native_value(self) -> float | None:
         """Return the requested value while it waits, else the reported one."""
-        if pending := self.device.commands.pending_for(SET_FEED, "feed", self.channel_number):
+        if pending := self.device.commands.pending_for(SET_FEED, "feed", self.command_channel):
             return float(pending.params["value"])
-        value = self.reading
+        value = self.measured_value
         return None if value is None else float(value)
 
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """Say whether a value is waiting for the device's next upload."""
-        pending = self.device.commands.pending_for(SET_FEED, "feed", self.channel_number)
+        pending = self.device.commands.pending_for(SET_FEED, "feed", self.command_channel)
         return {"pending": pending is not None}
 
     @override
     async def async_set_native_value(self, value: float) -> None:
         """Queue writing the feed."""
-        await self.async_queue_command(SET_FEED, {"feed": self.channel_number, "value": value})
+        await self.async_queue_command(SET_FEED, {"feed": self.command_channel, "value": value})
