@@ -154,7 +154,7 @@ def _metric_description(uid: int, field: Field, channel: Channel) -> Q5MetricEnt
             return Q5SwitchEntityDescription(**common, command_channel=command_channel)
         case Platform.NUMBER, int(command_channel):
             return Q5FeedNumberEntityDescription(**common, command_channel=command_channel)
-        case Platform.BINARY_SENSOR, _:
+        case _ if field.kind is FieldKind.BIT:
             return Q5MetricBinarySensorEntityDescription(
                 **common,
                 device_class=(
