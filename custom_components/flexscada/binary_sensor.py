@@ -11,13 +11,12 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
-from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .device import Q5Device
-from .entity import Q5Entity, Q5MetricEntity
+from .entity import Q5DiagnosticEntity, Q5MetricEntity
 from .entity_specs import Q5MetricBinarySensorEntityDescription
 
 PARALLEL_UPDATES = 0
@@ -85,29 +84,15 @@ class Q5MetricBinarySensor(Q5MetricEntity, BinarySensorEntity):
         return None if value is None else bool(value)
 
 
-class Q5DiagnosticBinarySensor(Q5Entity, BinarySensorEntity):
+class Q5DiagnosticBinarySensor(Q5DiagnosticEntity, BinarySensorEntity):
     """A diagnostic binary sensor about the device (its connectivity)."""
 
-    _attr_entity_category = EntityCategory.DIAGNOSTIC
     entity_description: Q5DiagnosticBinarySensorEntityDescription
-
-    def __init__(
-        self, device: Q5Device, description: Q5DiagnosticBinarySensorEntityDescription
-    ) -> None:
-        """Initialize from the device runtime and the diagnostic's description."""
-        super().__init__(device, f"{device.uid}_{description.key}")
-        self.entity_description = description
 
     @override
     def _written_from(self) -> object:
-        """Return the state (this stays available)."""
+        """Return the state (this stays available: being offline is its state, not its absence)."""
         return (self.is_on,)
-
-    @property
-    @override
-    def available(self) -> bool:
-        """Stay available: being offline is this entity's state, not its absence."""
-        return True
 
     @property
     @override

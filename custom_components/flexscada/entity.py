@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any, override
 
+from homeassistant.const import EntityCategory
 from homeassistant.core import callback
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity import Entity, EntityDescription
 from propcache.api import cached_property
 
 from .const import DOMAIN
@@ -67,6 +68,23 @@ class Q5Entity(Entity):
     def available(self) -> bool:
         """Return True while the device keeps uploading."""
         return self.device.available
+
+
+class Q5DiagnosticEntity(Q5Entity):
+    """An entity about the device itself, declared in its platform's description tuple."""
+
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, device: Q5Device, description: EntityDescription) -> None:
+        """Initialize from the device runtime and the diagnostic's description."""
+        super().__init__(device, f"{device.uid}_{description.key}")
+        self.entity_description = description
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Stay available: when the device went silent is exactly what these tell."""
+        return True
 
 
 class Q5ChannelEntity(Q5Entity):

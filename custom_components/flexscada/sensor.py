@@ -13,13 +13,13 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.const import UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .device import Q5Device
-from .entity import Q5Entity, Q5MetricEntity
+from .entity import Q5DiagnosticEntity, Q5MetricEntity
 from .entity_specs import Q5MetricSensorEntityDescription
 
 # Entities only read the device runtime; nothing here does I/O.
@@ -104,27 +104,15 @@ class Q5MetricSensor(Q5MetricEntity, SensorEntity):
         return None if value is None else float(value)
 
 
-class Q5DiagnosticSensor(Q5Entity, SensorEntity):
+class Q5DiagnosticSensor(Q5DiagnosticEntity, SensorEntity):
     """A diagnostic sensor about the device and its uploads."""
 
-    _attr_entity_category = EntityCategory.DIAGNOSTIC
     entity_description: Q5DiagnosticSensorEntityDescription
-
-    def __init__(self, device: Q5Device, description: Q5DiagnosticSensorEntityDescription) -> None:
-        """Initialize from the device runtime and the diagnostic's description."""
-        super().__init__(device, f"{device.uid}_{description.key}")
-        self.entity_description = description
 
     @override
     def _written_from(self) -> object:
         """Return the value (these stay available)."""
         return (self.native_value,)
-
-    @property
-    @override
-    def available(self) -> bool:
-        """Stay available: when the device went silent is exactly what these tell."""
-        return True
 
     @property
     @override
