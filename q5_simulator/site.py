@@ -68,15 +68,6 @@ FREQUENCY = Profile(60.0, 0.02, 60, 59.5, 60.5, spread=0.03, noise=0.005)
 POWER_FACTOR = Profile(0.92, 0.02, 900, 0.6, 1.0, spread=0.01, noise=0.003)
 THD = Profile(2.5, 0.4, 900, 0.5, 8.0, spread=0.3, noise=0.1)
 
-#: Older firmware's power-metric names (see docs/protocol notes) and what they mean.
-LEGACY_POWER_METRICS = {
-    "apparant power": "apparent power",
-    "powerfactor": "power factor",
-    "real power": "power inst",
-    "voltage": "voltage inst",
-    "amperage": "amperage inst",
-}
-
 #: Mean minutes the door stays closed, then open.
 DOOR_CLOSED_MINUTES = 45.0
 DOOR_OPEN_MINUTES = 3.0
@@ -309,7 +300,7 @@ class SiteModel:
         volts = self._stats("power_metrics", key, AC_VOLTS, now)
         amps = self._stats("power_metrics", key + ".amps", AC_AMPS, now)
         pf = self.wander("power_metrics", key, "pf", POWER_FACTOR).value(now)
-        metric = LEGACY_POWER_METRICS.get(field.metric, field.metric)
+        metric = field.canonical_metric
         if metric == "freq":
             return self.wander("power_metrics", key, "freq", FREQUENCY).stats(now)["inst"]
         if metric in {"power factor", "apparent power"}:

@@ -214,6 +214,7 @@ async def test_relabel_and_removal_follow_config(
     config["inputs"]["1"]["label"] = "House Battery"
     config["inputs"]["1"]["logging"] = ["avg", "max"]
     config["inputs"]["5"]["logging"] = ["avg"]
+    config["inputs"]["3"].update({"_t": "Wet", "_f": "Dry"})
     assert await post_config(client, config) == HTTPStatus.OK
     await hass.async_block_till_done()
 
@@ -234,6 +235,9 @@ async def test_relabel_and_removal_follow_config(
     state = hass.states.get(entity_id_of(hass, f"{UID}_inputs_5_avg"))
     assert state is not None
     assert float(state.state) == values["inputs.5.avg"]
+    door = hass.states.get(entity_id_of(hass, f"{UID}_inputs_3_state"))
+    assert door is not None
+    assert (door.attributes["device_class"], door.attributes["true_text"]) == ("moisture", "Wet")
 
 
 async def test_restart_restores_states(

@@ -123,6 +123,16 @@ def test_translation_keys() -> None:
     assert metric_translation_key(field("inputs", "weird")) == "other_metric"
 
 
+def test_translation_keys_of_odd_and_legacy_metrics() -> None:
+    """Older firmware's names share the current names' keys; odd metrics get a key that exists."""
+    assert metric_translation_key(field("power_metrics", "powerfactor")) == "power_factor"
+    assert metric_translation_key(field("power_metrics", "real power")) == "power_inst"
+    assert metric_translation_key(field("power_metrics", "voltage")) == "voltage_inst"
+    # A feed logging something other than its state or value, and a float named like a bit.
+    assert metric_translation_key(field("mfeeds", "level", "0")) == "other_metric"
+    assert metric_translation_key(field("ds18b20", "state", "0")) == "other_metric"
+
+
 @pytest.mark.parametrize(
     ("section", "key", "name"),
     [

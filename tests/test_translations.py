@@ -12,19 +12,20 @@ from typing import Any
 import homeassistant
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.icon import async_get_icons
 from homeassistant.helpers.translation import async_get_translations
 import pytest
 import yaml
 
 from custom_components.flexscada import config_flow, issues
+from custom_components.flexscada.binary_sensor import DIAGNOSTIC_BINARY_SENSORS
 from custom_components.flexscada.const import DOMAIN
-from custom_components.flexscada.entity_specs import SpecKind, build_entity_specs
-from custom_components.flexscada.metrics import metric_translation_key
-from custom_components.flexscada.protocol import compile_layout, parse_config
+from custom_components.flexscada.entity_specs import build_entity_specs
+from custom_components.flexscada.protocol import compile_layout, parse_config, readings
 from custom_components.flexscada.sensor import DIAGNOSTIC_SENSORS
 
-from .common import UID, example_config
+from .common import UID
 
 PACKAGE = Path(__file__).parents[1] / "custom_components" / "flexscada"
 STRINGS: dict[str, Any] = json.loads((PACKAGE / "strings.json").read_text())
@@ -87,30 +88,71 @@ def test_flow_steps_errors_and_aborts_have_strings() -> None:
     assert reasons <= set(STRINGS["config"]["abort"])
 
 
-def test_exception_and_issue_keys_have_strings() -> None:
-    """Every literal translation_key is an exception, issue or entity key; issues all exist."""
+def test_exception_and_issue_keys_have_strings_and_are_used() -> None:
+    """Every literal translation_key has a string; every exception and issue string is used."""
     known = set(STRINGS["exceptions"]) | set(STRINGS["issues"])
     known |= {key for platform in STRINGS["entity"].values() for key in platform}
     assert keyword_literals("translation_key") <= known
+    assert set(STRINGS["exceptions"]) <= keyword_literals("translation_key")
     assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY} == set(STRINGS["issues"])
 
 
-def test_entity_translation_keys_exist() -> None:
-    """Each entity of the example device names itself from an existing translation."""
-    config = parse_config(example_config())
-    entity = STRINGS["entity"]
-    for spec in build_entity_specs(UID, config, compile_layout(config)).values():
-        match spec.kind:
-            case SpecKind.METRIC:
-                assert spec.field is not None
-                key = metric_translation_key(spec.field)
-            case SpecKind.PULSE | SpecKind.RESET:
-                key = f"relay_{spec.kind}"
-            case _:
-                if spec.platform is not Platform.SENSOR:
-                    continue  # the connectivity sensor is named by its device class
-                key = DIAGNOSTIC_SENSORS[spec.key].translation_key
-        assert key in entity[spec.platform], (spec.platform, key)
+def every_metric_name() -> list[str]:
+    """Return metric names to log: each one strings.json names, legacy, odd and unknown ones."""
+    names = {
+        key.removeprefix("relay_").removeprefix("feed_").replace("_", " ")
+        for platform in STRINGS["entity"].values()
+        for key in platform
+    }
+    names |= set(readings.LEGACY_METRIC_NAMES) | {"value", "Weird Metric", "state"}
+    names |= {metric for metrics in readings.BIT_METRICS.values() for metric in metrics}
+    return sorted(names)
+
+
+def every_kind_of_channel() -> dict[str, Any]:
+    """Return a config whose every section logs every metric name, in each shape it can take."""
+    metrics = every_metric_name()
+    return {
+        "version": 1,
+        "relays": {"1": {"logging": metrics}, "2": {"logging": ["state"]}},
+        "inputs": [{"logging": metrics}, {"logging": ["state"], "_t": "Open", "_f": "Closed"}],
+        "ds18b20": [{"logging": metrics}],
+        "power_metrics": {"1": {"logging": metrics}},
+        "mfeeds": [{"type": 0}, {"type": 1001}, {"type": 0, "logging": metrics}],
+    }
+
+
+def produced_entity_keys() -> set[tuple[str, str]]:
+    """Return (platform, translation key) of every entity the code can name, with placeholders."""
+    config = parse_config(every_kind_of_channel())
+    described: list[tuple[str, EntityDescription]] = [
+        *((Platform.SENSOR, description) for description in DIAGNOSTIC_SENSORS),
+        *((Platform.BINARY_SENSOR, description) for description in DIAGNOSTIC_BINARY_SENSORS),
+        *(
+            (spec.platform, spec)
+            for spec in build_entity_specs(UID, config, compile_layout(config)).values()
+        ),
+    ]
+    produced = set()
+    for platform, description in described:
+        if description.translation_key is None:
+            assert description.device_class is not None  # named by its device class
+            continue
+        names = STRINGS["entity"][platform].get(description.translation_key)
+        assert names is not None, (platform, description.translation_key, description.key)
+        placeholders = set(re.findall(r"{(\w+)}", names["name"]))
+        assert placeholders <= set(description.translation_placeholders or {}), description.key
+        produced.add((platform, description.translation_key))
+    return produced
+
+
+def test_every_entity_name_exists_and_every_entity_string_is_used() -> None:
+    """Whatever a config logs, its entities name themselves from strings that exist.
+
+    And each entity string in strings.json is used by some entity a config can call for.
+    """
+    strings = {(platform, key) for platform, keys in STRINGS["entity"].items() for key in keys}
+    assert produced_entity_keys() == strings
 
 
 @pytest.mark.parametrize("platform", sorted(ICONS["entity"]))

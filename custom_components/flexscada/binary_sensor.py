@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, override
 
-from homeassistant.components.binary_sensor import BinarySensorEntity
+from homeassistant.components.binary_sensor import (
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
-from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .device import Q5Device
-from .entity import Q5Entity, Q5MetricEntity
-from .entity_specs import RELAY_TRIP_METRICS, EntitySpec, SpecKind
-from .metrics import contact_device_class
+from .entity import Q5DiagnosticEntity, Q5MetricEntity
+from .entity_specs import Q5MetricBinarySensorEntityDescription
 
 PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5DiagnosticBinarySensorEntityDescription(BinarySensorEntityDescription):
+    """Describes a diagnostic binary sensor about the device."""
+
+    is_on_fn: Callable[[Q5Device], bool]
+
+
+DIAGNOSTIC_BINARY_SENSORS: tuple[Q5DiagnosticBinarySensorEntityDescription, ...] = (
+    # Named by its device class; on while uploads keep arriving within the availability window.
+    Q5DiagnosticBinarySensorEntityDescription(
+        key="connectivity",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        is_on_fn=lambda device: device.available,
+    ),
+)
 
 
 async def async_setup_entry(
@@ -24,72 +44,58 @@ async def async_setup_entry(
     entry: FlexscadaConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the binary sensors of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(
-        Platform.BINARY_SENSOR, async_add_entities, _make_binary_sensor
+    """Add the binary sensors of a Q5: its connectivity, and its 1-bit metrics."""
+    device = entry.runtime_data
+    async_add_entities(
+        Q5DiagnosticBinarySensor(device, description) for description in DIAGNOSTIC_BINARY_SENSORS
     )
-
-
-def _make_binary_sensor(device: Q5Device, spec: EntitySpec) -> BinarySensorEntity:
-    """Return the binary sensor for a spec: a 1-bit metric, or the device's connectivity."""
-    if spec.kind is SpecKind.METRIC:
-        return Q5MetricBinarySensor(device, spec)
-    return Q5ConnectivityBinarySensor(device, spec)
+    device.async_register_platform(
+        Q5MetricBinarySensorEntityDescription, async_add_entities, Q5MetricBinarySensor
+    )
 
 
 class Q5MetricBinarySensor(Q5MetricEntity, BinarySensorEntity):
     """A 1-bit metric: a relay's fuse/HVD/LVD trip, or a dry-contact input."""
 
-    @override
-    def _written_from(self) -> object:
-        """Return availability and the reading: the state and attributes follow from them."""
-        return (self.available, self.reading)
+    entity_description: Q5MetricBinarySensorEntityDescription
 
     @override
-    def _apply_spec(self, spec: EntitySpec) -> None:
-        """Show a relay trip as a problem; keep a dry contact's texts as attributes."""
-        super()._apply_spec(spec)
-        assert spec.field is not None
-        assert spec.channel is not None
-        self._attr_device_class = (
-            BinarySensorDeviceClass.PROBLEM
-            if spec.field.section == "relays" and spec.field.metric in RELAY_TRIP_METRICS
-            else contact_device_class(spec.channel.true_text, spec.channel.false_text)
-        )
+    def _written_from(self) -> object:
+        """Return availability and the value: the state and attributes follow from them."""
+        return (self.available, self.measured_value)
+
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Keep a dry contact's texts, as typed by the installer."""
+        channel = self.entity_description.channel
         attributes: dict[str, Any] = {}
-        if spec.channel.true_text:
-            attributes["true_text"] = spec.channel.true_text
-        if spec.channel.false_text:
-            attributes["false_text"] = spec.channel.false_text
-        self._attr_extra_state_attributes = attributes
+        if channel.true_text:
+            attributes["true_text"] = channel.true_text
+        if channel.false_text:
+            attributes["false_text"] = channel.false_text
+        return attributes
 
     @property
     @override
     def is_on(self) -> bool | None:
-        """Return the newest reading."""
-        value = self.reading
+        """Return the newest value."""
+        value = self.measured_value
         return None if value is None else bool(value)
 
 
-class Q5ConnectivityBinarySensor(Q5Entity, BinarySensorEntity):
-    """On while the device keeps uploading within its availability window."""
+class Q5DiagnosticBinarySensor(Q5DiagnosticEntity, BinarySensorEntity):
+    """A diagnostic binary sensor about the device (its connectivity)."""
 
-    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
-    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    entity_description: Q5DiagnosticBinarySensorEntityDescription
 
     @override
     def _written_from(self) -> object:
-        """Return the state (this stays available)."""
+        """Return the state (this stays available: being offline is its state, not its absence)."""
         return (self.is_on,)
 
     @property
     @override
-    def available(self) -> bool:
-        """Stay available: being offline is this entity's state, not its absence."""
-        return True
-
-    @property
-    @override
     def is_on(self) -> bool:
-        """Return True while the device is online."""
-        return self.device.available
+        """Return the diagnostic state."""
+        return self.entity_description.is_on_fn(self.device)

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import override
 
 from homeassistant.components.button import ButtonEntity
-from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .entity import Q5ControlEntity
-from .entity_specs import EntitySpec, SpecKind
-from .metrics import channel_name
-from .protocol import PulseRelay, ResetRelay
+from .entity_specs import Q5RelayButtonEntityDescription
 
 PARALLEL_UPDATES = 0
 
@@ -24,11 +21,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the relay buttons of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.BUTTON, async_add_entities, Q5RelayButton)
+    entry.runtime_data.async_register_platform(
+        Q5RelayButtonEntityDescription, async_add_entities, Q5RelayButton
+    )
 
 
 class Q5RelayButton(Q5ControlEntity, ButtonEntity):
     """Pulse a relay (`pulse_relay`) or reset its trips (`reset_relay`)."""
+
+    entity_description: Q5RelayButtonEntityDescription
 
     @override
     def _written_from(self) -> object:
@@ -36,15 +37,6 @@ class Q5RelayButton(Q5ControlEntity, ButtonEntity):
         return (self.available,)
 
     @override
-    def _apply_spec(self, spec: EntitySpec) -> None:
-        """Name the button after its relay."""
-        assert spec.channel is not None
-        self._attr_translation_key = f"relay_{spec.kind}"
-        self._attr_translation_placeholders = {"channel": channel_name(spec.channel)}
-        self._attr_entity_category = EntityCategory.CONFIG if spec.kind is SpecKind.RESET else None
-
-    @override
     async def async_press(self) -> None:
         """Queue the pulse or reset."""
-        action = PulseRelay if self.spec.kind is SpecKind.PULSE else ResetRelay
-        await self.async_queue_command(action(self.channel_number))
+        await self.async_queue_command(self.entity_description.command(self.command_channel))

@@ -45,7 +45,7 @@ from .const import (
     STORE_SAVE_DELAY,
 )
 from .discovery import CachedUpload, UploadKind
-from .entity_specs import EntitySpec, build_entity_specs
+from .entity_specs import Q5ChannelEntityDescription, build_entity_specs, is_config_unique_id
 from .issues import (
     ISSUE_LAYOUT_MISMATCH,
     ISSUE_WRONG_KEY,
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 
 STORAGE_VERSION = 1
 
-type Reading = float | bool
+type MeasuredValue = float | bool
 
 
 def device_store(hass: HomeAssistant, uid: int) -> Store[StoredDevice]:
@@ -90,7 +90,7 @@ class StoredDevice(TypedDict):
     """What is persisted per device (`.storage/flexscada.<uid>`)."""
 
     config: dict[str, Any] | None
-    values: dict[str, Reading | None]
+    values: dict[str, MeasuredValue | None]
     latest_timestamp: int | None
     last_upload: str | None
     meta: dict[str, int] | None
@@ -115,7 +115,7 @@ class DeviceEntity(Protocol):
         """Write the entity's state after new readings or a change of availability."""
 
     @callback
-    def async_set_spec(self, spec: EntitySpec) -> None:
+    def async_set_spec(self, spec: Q5ChannelEntityDescription) -> None:
         """Take a new spec after the device config changed (label, unit, ...)."""
 
 
@@ -132,8 +132,8 @@ class Q5Device:
         self._store = device_store(hass, self.uid)
         self.config: DeviceConfig | None = None
         self.layout: Layout | None = None
-        self.specs: dict[str, EntitySpec] = build_entity_specs(self.uid, None, None)
-        self.values: dict[str, Reading] = {}
+        self.specs: dict[str, Q5ChannelEntityDescription] = build_entity_specs(self.uid, None, None)
+        self.values: dict[str, MeasuredValue] = {}
         self.latest_timestamp: int | None = None
         self.last_upload: datetime | None = None
         self.last_meta: MeasurementMeta | None = None
@@ -143,7 +143,9 @@ class Q5Device:
         self.available = False
         self._reported_offline = False
         self._entities: dict[str, DeviceEntity] = {}
-        self._platform_adders: dict[Platform, Callable[[list[EntitySpec]], None]] = {}
+        self._platform_adders: dict[
+            Platform, Callable[[list[Q5ChannelEntityDescription]], None]
+        ] = {}
         self._unavailable_timer: CALLBACK_TYPE | None = None
         self.commands = CommandQueue(self.uid)
         # Key health, for reauth and repairs: failures since the last good upload, and uploads
@@ -231,18 +233,21 @@ class Q5Device:
         return str(self.last_meta.fw_version) if self.last_meta is not None else None
 
     @callback
-    def async_register_platform(
+    def async_register_platform[D: Q5ChannelEntityDescription](
         self,
-        platform: Platform,
+        description_type: type[D],
         async_add_entities: AddConfigEntryEntitiesCallback,
-        make_entity: Callable[[Q5Device, EntitySpec], Entity],
+        make_entity: Callable[[Q5Device, D], Entity],
     ) -> None:
         """Let a platform add entities now and whenever the device config brings new ones."""
 
         @callback
-        def add_entities(specs: list[EntitySpec]) -> None:
-            async_add_entities(make_entity(self, spec) for spec in specs)
+        def add_entities(specs: list[Q5ChannelEntityDescription]) -> None:
+            async_add_entities(
+                make_entity(self, spec) for spec in specs if isinstance(spec, description_type)
+            )
 
+        platform = description_type.platform
         self._platform_adders[platform] = add_entities
         add_entities([spec for spec in self.specs.values() if spec.platform is platform])
 
@@ -263,7 +268,7 @@ class Q5Device:
         """Remove registry entries of this device that its current config no longer has."""
         registry = er.async_get(self.hass)
         for entry in er.async_entries_for_config_entry(registry, self.entry.entry_id):
-            if entry.unique_id not in self.specs:
+            if entry.unique_id not in self.specs and is_config_unique_id(self.uid, entry.unique_id):
                 registry.async_remove(entry.entity_id)
 
     @callback

@@ -5,42 +5,47 @@ from __future__ import annotations
 import math
 from typing import override
 
+from homeassistant.const import EntityCategory
 from homeassistant.core import callback
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity import Entity, EntityDescription
+from propcache.api import cached_property
 
 from .const import DOMAIN
-from .device import Q5Device, Reading
-from .entity_specs import EntitySpec
-from .metrics import channel_name, metric_translation_key
+from .device import MeasuredValue, Q5Device
+from .entity_specs import (
+    Q5ChannelEntityDescription,
+    Q5FeedNumberEntityDescription,
+    Q5MetricEntityDescription,
+    Q5RelayButtonEntityDescription,
+    Q5SwitchEntityDescription,
+)
 from .protocol import DeviceAction
 
 
 class Q5Entity(Entity):
-    """An entity of one Q5, built from an `EntitySpec` that changes with the device config."""
+    """An entity of one Q5: reads the device runtime, writes its state when told to."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    #: What the state was last written from (see `_written_from`); None: write on every update.
+    _last_written_from: object = None
 
-    def __init__(self, device: Q5Device, spec: EntitySpec) -> None:
-        """Initialize from the device runtime and the entity's spec."""
+    def __init__(self, device: Q5Device, unique_id: str) -> None:
+        """Initialize from the device runtime."""
         self.device = device
-        self.spec = spec
-        self._attr_unique_id = spec.unique_id
+        self._attr_unique_id = self._subscription_id = unique_id
         self._attr_device_info = device.device_info
-        self._apply_spec(spec)
-
-    def _apply_spec(self, spec: EntitySpec) -> None:
-        """Set the attributes that come from the spec (names, units, ...)."""
 
     @override
     async def async_added_to_hass(self) -> None:
         """Subscribe to the device's updates."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.device.async_subscribe(self.spec.unique_id, self))
+        self.async_on_remove(self.device.async_subscribe(self._subscription_id, self))
 
-    #: What the state was last written from (see `_written_from`); None: write on every update.
-    _last_written_from: object = None
+    @callback
+    def async_set_spec(self, spec: Q5ChannelEntityDescription) -> None:
+        """Follow a changed device config; the device's own entities have nothing to follow."""
 
     def _written_from(self) -> object:
         """Return what this entity's state depends on, or None when that is not known here."""
@@ -59,18 +64,6 @@ class Q5Entity(Entity):
         self._last_written_from = written_from
         self.async_write_ha_state()
 
-    @callback
-    def async_set_spec(self, spec: EntitySpec) -> None:
-        """Follow a changed device config (a relabelled channel, a new unit)."""
-        self.spec = spec
-        self._apply_spec(spec)
-        # Entity caches its translated name; assigning and deleting `_attr_name` is Entity's own
-        # way to drop that cache, so the new label shows without re-creating the entity.
-        self._attr_name = None
-        del self._attr_name
-        self._last_written_from = self._written_from()
-        self.async_write_ha_state()
-
     @property
     @override
     def available(self) -> bool:
@@ -78,46 +71,88 @@ class Q5Entity(Entity):
         return self.device.available
 
 
-class Q5MetricEntity(Q5Entity):
-    """An entity showing one logged metric of one channel."""
+class Q5DiagnosticEntity(Q5Entity):
+    """An entity about the device itself, declared in its platform's description tuple."""
 
-    @override
-    def _apply_spec(self, spec: EntitySpec) -> None:
-        """Name the entity after its channel and metric."""
-        assert spec.field is not None
-        assert spec.channel is not None
-        self._attr_translation_key = metric_translation_key(spec.field)
-        self._attr_translation_placeholders = {
-            "channel": channel_name(spec.channel),
-            "metric": spec.field.metric,
-        }
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+
+    def __init__(self, device: Q5Device, description: EntityDescription) -> None:
+        """Initialize from the device runtime and the diagnostic's description."""
+        super().__init__(device, f"{device.uid}_{description.key}")
+        self.entity_description = description
 
     @property
-    def reading(self) -> Reading | None:
-        """Return the newest reading, None if unknown (never received, NaN or infinite)."""
-        value = self.device.values.get(self.spec.key)
+    @override
+    def available(self) -> bool:
+        """Stay available: when the device went silent is exactly what these tell."""
+        return True
+
+
+class Q5ChannelEntity(Q5Entity):
+    """An entity the device config calls for; its description follows the config."""
+
+    entity_description: Q5ChannelEntityDescription
+
+    def __init__(self, device: Q5Device, description: Q5ChannelEntityDescription) -> None:
+        """Initialize from the device runtime and the entity's description."""
+        super().__init__(device, description.unique_id)
+        self.entity_description = description
+
+    @callback
+    @override
+    def async_set_spec(self, spec: Q5ChannelEntityDescription) -> None:
+        """Follow a changed device config (a relabelled channel, a new unit)."""
+        self.entity_description = spec
+        # Entity caches what it derives from its description (name, device class, unit): drop
+        # those caches, so the new label or unit shows without re-creating the entity.
+        for name in [name for name in vars(self) if _is_cached_property(type(self), name)]:
+            del self.__dict__[name]
+        self._last_written_from = self._written_from()
+        self.async_write_ha_state()
+
+
+def _is_cached_property(cls: type, name: str) -> bool:
+    """Return True if `name` is a cached property of `cls` (cached in the instance dict)."""
+    return any(isinstance(base.__dict__.get(name), cached_property) for base in cls.__mro__)
+
+
+class Q5MetricEntity(Q5ChannelEntity):
+    """An entity showing one logged metric of one channel."""
+
+    entity_description: Q5MetricEntityDescription
+
+    @property
+    def measured_value(self) -> MeasuredValue | None:
+        """Return the newest value, None if unknown (never received, NaN or infinite)."""
+        value = self.device.values.get(self.entity_description.key)
         if isinstance(value, float) and not math.isfinite(value):
             return None
         return value
 
 
-class Q5ControlEntity(Q5Entity):
+class Q5ControlEntity(Q5ChannelEntity):
     """An entity whose actions queue commands for the device's next upload."""
+
+    entity_description: (
+        Q5SwitchEntityDescription | Q5FeedNumberEntityDescription | Q5RelayButtonEntityDescription
+    )
 
     async def async_queue_command(self, action: DeviceAction) -> None:
         """Queue a command, refusing when the channel left the device's config."""
         # Control entities only exist while the device has a config, so the one way an action
         # can miss is a channel removed by a config that arrived after the action was started.
-        if self.spec.unique_id not in self.device.specs:
+        if self.entity_description.unique_id not in self.device.specs:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_channel",
-                translation_placeholders={"device": self.device.name, "channel": self.spec.key},
+                translation_placeholders={
+                    "device": self.device.name,
+                    "channel": self.entity_description.key,
+                },
             )
         await self.device.async_queue_command(action)
 
     @property
-    def channel_number(self) -> int:
-        """Return the device's number for this channel (relay `ch`, mfeed index)."""
-        assert self.spec.number is not None
-        return self.spec.number
+    def command_channel(self) -> int:
+        """Return the device's number for this channel (relay `ch`, mfeed `feed`)."""
+        return self.entity_description.command_channel

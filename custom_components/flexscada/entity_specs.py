@@ -1,61 +1,96 @@
-"""Which entities a Q5 gets, derived from its device config and layout.
+"""Which entities a Q5's config calls for, as entity descriptions built in one place.
 
-One place decides the set, so the platforms, the startup clean-up and the live config updates
-all agree on it. A spec's unique id never contains a label: relabelling a channel renames its
-entities and never duplicates them.
+One function decides the set, so the platforms, the startup clean-up and the live config updates
+all agree on it. Each entity gets a description of its platform's class, with the channel (and
+metric, and command channel) it is about as required fields. A unique id never contains a label:
+relabelling a channel renames its entities and never duplicates them. The entities that are about
+the device itself (diagnostics) do not depend on the config: their platforms declare them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import ClassVar, TypedDict
 
-from homeassistant.const import Platform
+from homeassistant.components.binary_sensor import BinarySensorEntityDescription
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
+from homeassistant.components.button import ButtonEntityDescription
+from homeassistant.components.number import NumberEntityDescription
+from homeassistant.components.sensor import SensorEntityDescription, SensorStateClass
+from homeassistant.components.switch import SwitchEntityDescription
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.helpers.entity import EntityDescription
 
-from .protocol import Channel, DeviceConfig, Field, FieldKind, Layout
-
-
-class SpecKind(StrEnum):
-    """What an entity is about."""
-
-    METRIC = "metric"  # one logged metric of a channel
-    PULSE = "pulse"  # pulse a relay
-    RESET = "reset"  # reset a relay's fuse/HVD/LVD trip
-    DIAGNOSTIC = "diagnostic"  # about the device and its uploads
-
-
-# Diagnostic entity keys (also their translation keys).
-LAST_UPLOAD = "last_upload"
-FIRMWARE = "firmware"
-CONFIG_VERSION = "config_version"
-ROWS_IN_LAST_UPLOAD = "rows_in_last_upload"
-CLOCK_OFFSET = "clock_offset"
-CONNECTIVITY = "connectivity"
-
-_DIAGNOSTIC_PLATFORMS: dict[str, Platform] = {
-    LAST_UPLOAD: Platform.SENSOR,
-    FIRMWARE: Platform.SENSOR,
-    CONFIG_VERSION: Platform.SENSOR,
-    ROWS_IN_LAST_UPLOAD: Platform.SENSOR,
-    CLOCK_OFFSET: Platform.SENSOR,
-    CONNECTIVITY: Platform.BINARY_SENSOR,
-}
+from .metrics import channel_name, contact_device_class, float_measure, metric_translation_key
+from .protocol import (
+    Channel,
+    DeviceConfig,
+    Field,
+    FieldKind,
+    Layout,
+    PulseRelay,
+    ResetRelay,
+    readings,
+)
 
 RELAY_TRIP_METRICS = frozenset({"fuse", "hvd", "lvd"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EntitySpec:
-    """One entity the device config calls for."""
+@dataclass(frozen=True, kw_only=True)
+class Q5ChannelEntityDescription(EntityDescription):
+    """Describes an entity the device config calls for: about one channel of the config."""
 
+    platform: ClassVar[Platform]
     unique_id: str
-    platform: Platform
-    kind: SpecKind
-    key: str  # the field key for metrics, else the diagnostic or control key
-    field: Field | None = None
-    channel: Channel | None = None
-    number: int | None = None  # what commands call the channel: relay `ch`, mfeed `feed`
+    channel: Channel
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5MetricEntityDescription(Q5ChannelEntityDescription):
+    """Describes an entity showing one logged metric; `key` is the field key it reads."""
+
+    field: Field
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5MetricSensorEntityDescription(Q5MetricEntityDescription, SensorEntityDescription):
+    """Describes a float32 metric."""
+
+    platform = Platform.SENSOR
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5MetricBinarySensorEntityDescription(
+    Q5MetricEntityDescription, BinarySensorEntityDescription
+):
+    """Describes a 1-bit metric: a relay trip or a dry-contact input."""
+
+    platform = Platform.BINARY_SENSOR
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5SwitchEntityDescription(Q5MetricEntityDescription, SwitchEntityDescription):
+    """Describes a relay's state or a BIT custom feed, set by command."""
+
+    platform = Platform.SWITCH
+    command_channel: int  # relay `ch` or feed `feed`
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5FeedNumberEntityDescription(Q5MetricEntityDescription, NumberEntityDescription):
+    """Describes a FLOAT custom feed, set by command."""
+
+    platform = Platform.NUMBER
+    command_channel: int  # the feed's `feed`
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5RelayButtonEntityDescription(Q5ChannelEntityDescription, ButtonEntityDescription):
+    """Describes a relay's pulse or reset button; `key` is `relays.<key>.<action>`."""
+
+    platform = Platform.BUTTON
+    command_channel: int  # the relay's `ch`
+    command: type[PulseRelay | ResetRelay]
 
 
 def metric_platform(field: Field) -> Platform:
@@ -72,58 +107,101 @@ def metric_unique_id(uid: int, field: Field) -> str:
     return f"{uid}_{field.section}_{field.channel_key}_{field.metric.replace(' ', '_')}"
 
 
+def is_config_unique_id(uid: int, unique_id: str) -> bool:
+    """Return True if a unique id is of an entity the device config calls for.
+
+    Only those can go stale; the device's own (diagnostic) entities always exist. Every unique
+    id built here starts with its section, and no diagnostic key does (a test checks both).
+    """
+    return unique_id.startswith(tuple(f"{uid}_{section}_" for section in readings.SECTIONS))
+
+
 def build_entity_specs(
     uid: int, config: DeviceConfig | None, layout: Layout | None
-) -> dict[str, EntitySpec]:
-    """Return every entity this device should have, by unique id."""
-    specs = [
-        EntitySpec(unique_id=f"{uid}_{key}", platform=platform, kind=SpecKind.DIAGNOSTIC, key=key)
-        for key, platform in _DIAGNOSTIC_PLATFORMS.items()
+) -> dict[str, Q5ChannelEntityDescription]:
+    """Return the description of every entity the device config calls for, by unique id."""
+    if config is None or layout is None:
+        return {}
+    channels = {(channel.section, channel.key): channel for channel in config.channels}
+    specs: list[Q5ChannelEntityDescription] = [
+        _metric_description(uid, field, channels[field.section, field.channel_key])
+        for field in layout.fields
     ]
-    if config is not None and layout is not None:
-        channels = {(channel.section, channel.key): channel for channel in config.channels}
-        specs.extend(
-            EntitySpec(
-                unique_id=metric_unique_id(uid, field),
-                platform=metric_platform(field),
-                kind=SpecKind.METRIC,
-                key=field.key,
-                field=field,
-                channel=channels[field.section, field.channel_key],
-                number=command_number(config, field.section, field.channel_key),
-            )
-            for field in layout.fields
-        )
-        for channel in config.channels:
-            if channel.section != "relays":
-                continue
-            specs.append(_relay_button(uid, config, channel, SpecKind.PULSE))
-            if RELAY_TRIP_METRICS & set(channel.metrics):
-                specs.append(_relay_button(uid, config, channel, SpecKind.RESET))
+    for channel in config.channels:
+        if channel.section != "relays" or (command_channel := channel.command_number) is None:
+            continue
+        specs.append(_relay_button(uid, channel, command_channel, "pulse", PulseRelay))
+        if RELAY_TRIP_METRICS & set(channel.metrics):
+            specs.append(_relay_button(uid, channel, command_channel, "reset", ResetRelay))
     return {spec.unique_id: spec for spec in specs}
 
 
-def command_number(config: DeviceConfig, section: str, channel_key: str) -> int | None:
-    """Return the number commands use for a channel, if it takes commands.
+class _MetricFields(TypedDict):
+    """What every metric's description carries, whatever its platform."""
 
-    Relays are addressed by their 1-based channel number: the key of an object-shaped section,
-    the index plus one of an array-shaped one. Custom feeds by their 0-based index.
-    """
-    if section == "relays":
-        keyed_by_number = isinstance(config.raw.get("relays"), Mapping)
-        return int(channel_key) if keyed_by_number else int(channel_key) + 1
-    if section == "mfeeds":
-        return int(channel_key)
-    return None
+    key: str
+    unique_id: str
+    channel: Channel
+    field: Field
+    translation_key: str
+    translation_placeholders: dict[str, str]
 
 
-def _relay_button(uid: int, config: DeviceConfig, channel: Channel, kind: SpecKind) -> EntitySpec:
-    """Return the spec of a relay's pulse or reset button."""
-    return EntitySpec(
-        unique_id=f"{uid}_relays_{channel.key}_{kind}",
-        platform=Platform.BUTTON,
-        kind=kind,
-        key=f"relays.{channel.key}.{kind}",
+def _metric_description(uid: int, field: Field, channel: Channel) -> Q5MetricEntityDescription:
+    """Return the description of a metric's entity, on the platform that shows it."""
+    common = _MetricFields(
+        key=field.key,
+        unique_id=metric_unique_id(uid, field),
         channel=channel,
-        number=command_number(config, "relays", channel.key),
+        field=field,
+        translation_key=metric_translation_key(field),
+        translation_placeholders={"channel": channel_name(channel), "metric": field.metric},
+    )
+    match metric_platform(field), channel.command_number:
+        case Platform.SWITCH, int(command_channel):
+            return Q5SwitchEntityDescription(**common, command_channel=command_channel)
+        case Platform.NUMBER, int(command_channel):
+            return Q5FeedNumberEntityDescription(**common, command_channel=command_channel)
+        case _ if field.kind is FieldKind.BIT:
+            return Q5MetricBinarySensorEntityDescription(
+                **common,
+                device_class=(
+                    BinarySensorDeviceClass.PROBLEM
+                    if field.section == "relays" and field.metric in RELAY_TRIP_METRICS
+                    else contact_device_class(channel.true_text, channel.false_text)
+                ),
+            )
+    measure = float_measure(field, channel)
+    return Q5MetricSensorEntityDescription(
+        **common,
+        device_class=measure.device_class,
+        native_unit_of_measurement=measure.unit,
+        # The installer chose an input's unit for the gauge (PSI, mV): show it as chosen rather
+        # than converted to the unit system. Users can still pick another unit.
+        suggested_unit_of_measurement=measure.unit if field.section == "inputs" else None,
+        state_class=SensorStateClass.MEASUREMENT,
+        # Home Assistant's per-class defaults round volts to whole numbers; a 12.6 V battery and
+        # a 0.97 power factor need their decimals.
+        suggested_display_precision=2,
+    )
+
+
+def _relay_button(
+    uid: int,
+    channel: Channel,
+    command_channel: int,
+    action: str,
+    command: type[PulseRelay | ResetRelay],
+) -> Q5RelayButtonEntityDescription:
+    """Return the description of a relay's pulse or reset button."""
+    return Q5RelayButtonEntityDescription(
+        key=f"relays.{channel.key}.{action}",
+        unique_id=f"{uid}_relays_{channel.key}_{action}",
+        channel=channel,
+        command_channel=command_channel,
+        command=command,
+        translation_key=f"relay_{action}",
+        translation_placeholders={"channel": channel_name(channel)},
+        # Resetting trips is maintenance; pulsing operates the relay like its switch.
+        entity_category=EntityCategory.CONFIG if command is ResetRelay else None,
     )

@@ -22,7 +22,7 @@ from homeassistant.const import (
     UnitOfTemperature,
 )
 
-from .protocol import Channel, Field
+from .protocol import Channel, Field, FieldKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +72,11 @@ _UNIT_TEXTS: dict[str, Measure] = {
     **dict.fromkeys(("bar",), Measure(SensorDeviceClass.PRESSURE, UnitOfPressure.BAR)),
 }
 
-# power_metrics logging names, current and the older firmware's spellings (sic).
+# power_metrics logging names (current names: `Field.canonical_metric` maps older firmware's).
 _POWER_METRIC_MEASURES: dict[str, Measure] = {
     "apparent power": APPARENT_POWER,
-    "apparant power": APPARENT_POWER,
     "power factor": POWER_FACTOR,
-    "powerfactor": POWER_FACTOR,
     "freq": FREQUENCY,
-    "real power": POWER,
 }
 _POWER_METRIC_PREFIXES: tuple[tuple[str, Measure], ...] = (
     ("voltage thd", PERCENT),
@@ -109,10 +106,11 @@ def float_measure(field: Field, channel: Channel) -> Measure:
         case "ds18b20":
             return TEMPERATURE
         case "power_metrics":
-            if (measure := _POWER_METRIC_MEASURES.get(field.metric)) is not None:
+            metric = field.canonical_metric
+            if (measure := _POWER_METRIC_MEASURES.get(metric)) is not None:
                 return measure
             for prefix, measure in _POWER_METRIC_PREFIXES:
-                if field.metric.startswith(prefix):
+                if metric.startswith(prefix):
                     return measure
             return UNITLESS
         case "inputs":
@@ -126,18 +124,27 @@ def float_measure(field: Field, channel: Channel) -> Measure:
 
 
 def metric_translation_key(field: Field) -> str:
-    """Return the translation key that names a metric ("power factor" -> "power_factor")."""
-    metric = field.metric.strip().lower().replace(" ", "_")
-    if field.section == "relays" and metric in ("fuse", "hvd", "lvd", "amperage", "power", "state"):
+    """Return the translation key that names a metric ("power factor" -> "power_factor").
+
+    Every key returned exists in strings.json for the metric's platform; a metric without a
+    name of its own is named "<channel> <metric>" through its platform's "other_metric".
+    """
+    metric = field.canonical_metric.strip().lower().replace(" ", "_")
+    if field.section == "relays" and metric in _RELAY_METRIC_KEYS:
         return f"relay_{metric}"
     if field.section == "mfeeds":
-        return f"feed_{metric}"
-    return metric if metric in KNOWN_METRIC_KEYS else "other_metric"
+        return f"feed_{metric}" if metric in _FEED_METRIC_KEYS else "other_metric"
+    if field.kind is FieldKind.BIT:
+        return metric  # an input's `state`, the one 1-bit metric outside relays and feeds
+    return metric if metric in SENSOR_METRIC_KEYS else "other_metric"
 
 
-# Every metric name with a translation of its own in strings.json; anything else is named
-# "<channel> <metric>" through the generic "other_metric" translation.
-KNOWN_METRIC_KEYS: frozenset[str] = frozenset(
+# Metrics named after their relay or feed ("relay_fuse", "feed_value").
+_RELAY_METRIC_KEYS = frozenset({"fuse", "hvd", "lvd", "amperage", "power", "state"})
+_FEED_METRIC_KEYS = frozenset({"state", "value"})
+
+# Every float32 metric name with a sensor translation of its own in strings.json.
+SENSOR_METRIC_KEYS: frozenset[str] = frozenset(
     {
         "avg",
         "inst",
@@ -145,25 +152,19 @@ KNOWN_METRIC_KEYS: frozenset[str] = frozenset(
         "max",
         "ripple",
         "power",
-        "state",
         "apparent_power",
-        "apparant_power",
         "power_factor",
-        "powerfactor",
         "freq",
-        "real_power",
         "power_inst",
         "power_avg",
         "power_min",
         "power_max",
-        "voltage",
         "voltage_inst",
         "voltage_avg",
         "voltage_min",
         "voltage_max",
         "voltage_thd_inst",
         "voltage_thd_avg",
-        "amperage",
         "amperage_inst",
         "amperage_avg",
         "amperage_min",

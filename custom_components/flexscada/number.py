@@ -6,7 +6,6 @@ import math
 from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberMode
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -14,6 +13,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import FlexscadaConfigEntry
 from .const import DOMAIN
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_specs import Q5FeedNumberEntityDescription
 from .protocol import SetFeed
 
 PARALLEL_UPDATES = 0
@@ -29,12 +29,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the feed numbers of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.NUMBER, async_add_entities, Q5FeedNumber)
+    entry.runtime_data.async_register_platform(
+        Q5FeedNumberEntityDescription, async_add_entities, Q5FeedNumber
+    )
 
 
 class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
     """A FLOAT custom feed: shows the device's value, or the value waiting to be sent."""
 
+    entity_description: Q5FeedNumberEntityDescription
     _attr_mode = NumberMode.BOX
     _attr_native_min_value = FEED_MIN
     _attr_native_max_value = FEED_MAX
@@ -49,16 +52,16 @@ class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
     @override
     def native_value(self) -> float | None:
         """Return the requested value while it waits, else the reported one."""
-        if pending := self.device.commands.pending_feed(self.channel_number):
+        if pending := self.device.commands.pending_feed(self.command_channel):
             return float(pending.value)
-        value = self.reading
+        value = self.measured_value
         return None if value is None else float(value)
 
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any]:
         """Say whether a value is waiting for the device's next upload."""
-        pending = self.device.commands.pending_feed(self.channel_number)
+        pending = self.device.commands.pending_feed(self.command_channel)
         return {"pending": pending is not None}
 
     @override
@@ -71,4 +74,4 @@ class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):
                 translation_key="feed_value_not_finite",
                 translation_placeholders={"entity": self.entity_id, "value": str(value)},
             )
-        await self.async_queue_command(SetFeed(self.channel_number, value))
+        await self.async_queue_command(SetFeed(self.command_channel, value))

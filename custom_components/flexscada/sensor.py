@@ -13,23 +13,14 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, Platform, UnitOfTime
+from homeassistant.const import UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .device import Q5Device
-from .entity import Q5Entity, Q5MetricEntity
-from .entity_specs import (
-    CLOCK_OFFSET,
-    CONFIG_VERSION,
-    FIRMWARE,
-    LAST_UPLOAD,
-    ROWS_IN_LAST_UPLOAD,
-    EntitySpec,
-    SpecKind,
-)
-from .metrics import float_measure
+from .entity import Q5DiagnosticEntity, Q5MetricEntity
+from .entity_specs import Q5MetricSensorEntityDescription
 
 # Entities only read the device runtime; nothing here does I/O.
 PARALLEL_UPDATES = 0
@@ -42,45 +33,42 @@ class Q5DiagnosticSensorEntityDescription(SensorEntityDescription):
     value_fn: Callable[[Q5Device], str | int | datetime | None]
 
 
-DIAGNOSTIC_SENSORS: dict[str, Q5DiagnosticSensorEntityDescription] = {
-    description.key: description
-    for description in (
-        Q5DiagnosticSensorEntityDescription(
-            key=LAST_UPLOAD,
-            translation_key=LAST_UPLOAD,
-            device_class=SensorDeviceClass.TIMESTAMP,
-            value_fn=lambda device: device.last_upload,
-        ),
-        Q5DiagnosticSensorEntityDescription(
-            key=FIRMWARE,
-            translation_key=FIRMWARE,
-            entity_registry_enabled_default=False,
-            value_fn=lambda device: device.firmware_version,
-        ),
-        Q5DiagnosticSensorEntityDescription(
-            key=CONFIG_VERSION,
-            translation_key=CONFIG_VERSION,
-            entity_registry_enabled_default=False,
-            value_fn=lambda device: device.config.version if device.config else None,
-        ),
-        Q5DiagnosticSensorEntityDescription(
-            key=ROWS_IN_LAST_UPLOAD,
-            translation_key=ROWS_IN_LAST_UPLOAD,
-            entity_registry_enabled_default=False,
-            state_class=SensorStateClass.MEASUREMENT,
-            value_fn=lambda device: device.rows_in_last_upload if device.last_upload else None,
-        ),
-        Q5DiagnosticSensorEntityDescription(
-            key=CLOCK_OFFSET,
-            translation_key=CLOCK_OFFSET,
-            entity_registry_enabled_default=False,
-            device_class=SensorDeviceClass.DURATION,
-            native_unit_of_measurement=UnitOfTime.SECONDS,
-            state_class=SensorStateClass.MEASUREMENT,
-            value_fn=lambda device: device.clock_offset,
-        ),
-    )
-}
+DIAGNOSTIC_SENSORS: tuple[Q5DiagnosticSensorEntityDescription, ...] = (
+    Q5DiagnosticSensorEntityDescription(
+        key="last_upload",
+        translation_key="last_upload",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda device: device.last_upload,
+    ),
+    Q5DiagnosticSensorEntityDescription(
+        key="firmware",
+        translation_key="firmware",
+        entity_registry_enabled_default=False,
+        value_fn=lambda device: device.firmware_version,
+    ),
+    Q5DiagnosticSensorEntityDescription(
+        key="config_version",
+        translation_key="config_version",
+        entity_registry_enabled_default=False,
+        value_fn=lambda device: device.config.version if device.config else None,
+    ),
+    Q5DiagnosticSensorEntityDescription(
+        key="rows_in_last_upload",
+        translation_key="rows_in_last_upload",
+        entity_registry_enabled_default=False,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda device: device.rows_in_last_upload if device.last_upload else None,
+    ),
+    Q5DiagnosticSensorEntityDescription(
+        key="clock_offset",
+        translation_key="clock_offset",
+        entity_registry_enabled_default=False,
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda device: device.clock_offset,
+    ),
+)
 
 
 async def async_setup_entry(
@@ -88,73 +76,43 @@ async def async_setup_entry(
     entry: FlexscadaConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.SENSOR, async_add_entities, _make_sensor)
-
-
-def _make_sensor(device: Q5Device, spec: EntitySpec) -> SensorEntity:
-    """Return the sensor for a spec: a metric, or a diagnostic about the device."""
-    if spec.kind is SpecKind.METRIC:
-        return Q5MetricSensor(device, spec)
-    return Q5DiagnosticSensor(device, spec)
+    """Add the sensors of a Q5: its diagnostics, and its metrics now and as its config changes."""
+    device = entry.runtime_data
+    async_add_entities(
+        Q5DiagnosticSensor(device, description) for description in DIAGNOSTIC_SENSORS
+    )
+    device.async_register_platform(
+        Q5MetricSensorEntityDescription, async_add_entities, Q5MetricSensor
+    )
 
 
 class Q5MetricSensor(Q5MetricEntity, SensorEntity):
     """A float32 metric: the device's value, unscaled."""
 
-    _attr_state_class = SensorStateClass.MEASUREMENT
-    # Home Assistant's per-class defaults round volts to whole numbers; a 12.6 V battery and a
-    # 0.97 power factor need their decimals.
-    _attr_suggested_display_precision = 2
+    entity_description: Q5MetricSensorEntityDescription
 
     @override
     def _written_from(self) -> object:
-        """Return availability and the reading: the state and attributes follow from them."""
-        return (self.available, self.reading)
-
-    @override
-    def _apply_spec(self, spec: EntitySpec) -> None:
-        """Take the name, device class and unit from the channel and metric."""
-        super()._apply_spec(spec)
-        assert spec.field is not None
-        assert spec.channel is not None
-        measure = float_measure(spec.field, spec.channel)
-        self._attr_device_class = measure.device_class
-        self._attr_native_unit_of_measurement = measure.unit
-        if spec.field.section == "inputs":
-            # The installer chose this unit for the gauge (PSI, mV): show it as chosen rather
-            # than converted to the unit system. Users can still pick another unit.
-            self._attr_suggested_unit_of_measurement = measure.unit
+        """Return availability and the value: the state and attributes follow from them."""
+        return (self.available, self.measured_value)
 
     @property
     @override
     def native_value(self) -> float | None:
-        """Return the newest reading."""
-        value = self.reading
+        """Return the newest value."""
+        value = self.measured_value
         return None if value is None else float(value)
 
 
-class Q5DiagnosticSensor(Q5Entity, SensorEntity):
+class Q5DiagnosticSensor(Q5DiagnosticEntity, SensorEntity):
     """A diagnostic sensor about the device and its uploads."""
 
-    _attr_entity_category = EntityCategory.DIAGNOSTIC
     entity_description: Q5DiagnosticSensorEntityDescription
 
     @override
     def _written_from(self) -> object:
         """Return the value (these stay available)."""
         return (self.native_value,)
-
-    @override
-    def _apply_spec(self, spec: EntitySpec) -> None:
-        """Take the description of this diagnostic."""
-        self.entity_description = DIAGNOSTIC_SENSORS[spec.key]
-
-    @property
-    @override
-    def available(self) -> bool:
-        """Stay available: when the device went silent is exactly what these tell."""
-        return True
 
     @property
     @override

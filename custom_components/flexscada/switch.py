@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any, override
 
 from homeassistant.components.switch import SwitchEntity
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_specs import Q5SwitchEntityDescription
 from .protocol import SetFeed, SetRelay
 
 # Turning a switch only queues a command (no I/O), so no limit is needed.
@@ -23,7 +23,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the switches of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.SWITCH, async_add_entities, Q5Switch)
+    entry.runtime_data.async_register_platform(
+        Q5SwitchEntityDescription, async_add_entities, Q5Switch
+    )
 
 
 class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
@@ -34,6 +36,8 @@ class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
     acknowledged the command, its own report counts again, also if it disagrees.
     """
 
+    entity_description: Q5SwitchEntityDescription
+
     @override
     def _written_from(self) -> object:
         """Return availability, the shown state and whether a command waits."""
@@ -42,13 +46,13 @@ class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
     @property
     def _is_relay(self) -> bool:
         """Return True for a relay, False for a custom feed."""
-        return self.spec.channel is not None and self.spec.channel.section == "relays"
+        return self.entity_description.channel.section == "relays"
 
     def _pending(self) -> SetRelay | SetFeed | None:
         """Return the command waiting for this switch, if any."""
         if self._is_relay:
-            return self.device.commands.pending_relay(self.channel_number)
-        return self.device.commands.pending_feed(self.channel_number)
+            return self.device.commands.pending_relay(self.command_channel)
+        return self.device.commands.pending_feed(self.command_channel)
 
     @property
     @override
@@ -56,7 +60,7 @@ class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
         """Return the requested state while a command waits, else the reported state."""
         if (pending := self._pending()) is not None:
             return pending.on if isinstance(pending, SetRelay) else bool(pending.value)
-        value = self.reading
+        value = self.measured_value
         return None if value is None else bool(value)
 
     @property
@@ -78,6 +82,6 @@ class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):
     async def _async_set(self, on: bool) -> None:
         """Queue the command that sets this relay or feed."""
         if self._is_relay:
-            await self.async_queue_command(SetRelay(self.channel_number, on))
+            await self.async_queue_command(SetRelay(self.command_channel, on))
         else:
-            await self.async_queue_command(SetFeed(self.channel_number, int(on)))
+            await self.async_queue_command(SetFeed(self.command_channel, int(on)))

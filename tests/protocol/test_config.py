@@ -218,6 +218,31 @@ def test_legacy_metric_names_kept_and_mapped() -> None:
     assert readings.canonical_metric("power_metrics", "real power") == "power inst"
 
 
+def test_command_numbers() -> None:
+    """Relays are addressed by their 1-based number in either shape, feeds by index, no others."""
+    keyed = parse_config(
+        {
+            "version": 1,
+            "relays": {"2": {}, "5": {}},
+            "inputs": {"1": {}},
+            "ds18b20": [{}],
+            "power_metrics": [{}],
+            "mfeeds": [{"type": 0}, {"type": 1001}],
+        }
+    )
+    assert {(c.section, c.key): c.command_number for c in keyed.channels} == {
+        ("relays", "2"): 2,
+        ("relays", "5"): 5,
+        ("inputs", "1"): None,
+        ("ds18b20", "0"): None,
+        ("power_metrics", "0"): None,
+        ("mfeeds", "0"): 0,
+        ("mfeeds", "1"): 1,
+    }
+    listed = parse_config({"version": 1, "relays": [{}, {}]})
+    assert [c.command_number for c in listed.channels] == [1, 2]
+
+
 def test_informative_keys_tolerated() -> None:
     raw = {
         "version": 0,

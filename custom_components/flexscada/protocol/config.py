@@ -25,6 +25,7 @@ from .readings import (
     SECTIONS,
     array_channel_key,
     canonical_metric,
+    command_number,
     metric_width,
     object_channel_order,
 )
@@ -83,6 +84,8 @@ class Channel:
     sensor_id: int | None = None
     #: The logged metrics as stored, repeats included (what the device packs); () = `metrics`.
     walk: tuple[str, ...] = ()
+    #: What commands call this channel (relay `ch`, feed `feed`); None: it takes no commands.
+    command_number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +201,7 @@ def _logging(section: str, key: str, entry: Mapping[Any, Any]) -> tuple[str, ...
     return tuple(value)
 
 
-def _channel(section: str, key: str, entry: Mapping[Any, Any]) -> Channel:
+def _channel(section: str, key: str, entry: Mapping[Any, Any], keyed_by_number: bool) -> Channel:
     walk = _logging(section, key, entry)
     enabled = True
     mfeed_type = _int(entry.get("type")) if section == "mfeeds" else None
@@ -230,6 +233,7 @@ def _channel(section: str, key: str, entry: Mapping[Any, Any]) -> Channel:
         input_mode=_int(entry.get("config")) if section == "inputs" else None,
         sensor_id=_int(entry.get("id")) if section == "ds18b20" else None,
         walk=walk,
+        command_number=command_number(section, key, keyed_by_number),
     )
 
 
@@ -242,7 +246,7 @@ def parse_config(raw: Mapping[str, Any] | str | bytes) -> DeviceConfig:
     if version is None or not 0 <= version <= _MAX_U32:
         raise BadConfigError(f"the config's 'version' is {doc.get('version')!r}, not a uint32")
     channels = tuple(
-        _channel(section, key, entry)
+        _channel(section, key, entry, keyed_by_number=isinstance(doc.get(section), Mapping))
         for section in SECTIONS
         for key, entry in _entries(doc, section)
     )

@@ -126,6 +126,22 @@ def object_channel_order(keys: Iterable[str]) -> list[str] | None:
     return sorted(keys, key=int)
 
 
+# (a) A relay command's `ch` is the relay's 1-based channel number: the key of an object-shaped
+# `relays`; (c) the index plus one of an array-shaped one. (a) A feed command's `feed` is the feed's
+# 0-based index into `mfeeds`; (c) the key of an object-shaped `mfeeds` is taken as that index.
+# No other section takes commands.
+def command_number(section: str, channel_key: str, keyed_by_number: bool) -> int | None:
+    """Return the number commands address a channel by, or None if its section takes none.
+
+    `keyed_by_number`: the section is an object keyed by channel numbers (else an array).
+    """
+    if section == "relays":
+        return int(channel_key) if keyed_by_number else int(channel_key) + 1
+    if section == "mfeeds":
+        return int(channel_key)
+    return None
+
+
 #: (c) A metric repeated within one channel's logging array occupies its bits again (the device
 #: walks its array as stored) but only its first occurrence becomes a field.
 DUPLICATE_METRIC_OCCUPIES_BITS: Final = True
