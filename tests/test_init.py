@@ -81,10 +81,10 @@ async def test_unload_stops_everything(
         client, measurement_packet(config, [(DEVICE_EPOCH, distinct_values(layout_of(config)))])
     )
     device = setup_entry.runtime_data
-    assert device._unavailable_timer is not None
+    assert device.availability.timer_running
     assert await hass.config_entries.async_unload(setup_entry.entry_id)
     await hass.async_block_till_done()
-    assert device._unavailable_timer is None
+    assert not device.availability.timer_running
     assert setup_entry.state is ConfigEntryState.NOT_LOADED
     assert not setup_entry.update_listeners
     assert await hass.config_entries.async_setup(setup_entry.entry_id)

@@ -10,9 +10,9 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
-from .device import Q5Device
+from .device import FlexscadaConfigEntry, Q5Device
 from .entity import Q5Entity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import RELAY_TRIP_METRICS, EntitySpec, SpecKind
 from .metrics import contact_device_class
 
@@ -25,8 +25,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the binary sensors of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(
-        Platform.BINARY_SENSOR, async_add_entities, _make_binary_sensor
+    async_add_platform_entities(
+        hass, entry, Platform.BINARY_SENSOR, async_add_entities, _make_binary_sensor
     )
 
 

@@ -9,9 +9,10 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
 from .commands import PULSE_RELAY, RESET_RELAY
+from .device import FlexscadaConfigEntry
 from .entity import Q5ControlEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import EntitySpec, SpecKind
 from .metrics import channel_name
 
@@ -24,7 +25,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the relay buttons of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.BUTTON, async_add_entities, Q5RelayButton)
+    async_add_platform_entities(hass, entry, Platform.BUTTON, async_add_entities, Q5RelayButton)
 
 
 class Q5RelayButton(Q5ControlEntity, ButtonEntity):

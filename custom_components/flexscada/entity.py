@@ -10,9 +10,11 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity import Entity
 
 from .const import DOMAIN
-from .device import Q5Device, Reading
+from .device import Q5Device
+from .entity_set import entity_set_of
 from .entity_specs import EntitySpec
 from .metrics import channel_name, metric_translation_key
+from .store import Reading
 
 
 class Q5Entity(Entity):
@@ -34,9 +36,11 @@ class Q5Entity(Entity):
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Subscribe to the device's updates."""
+        """Listen to the device's updates, and follow its config through the entity set."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.device.async_subscribe(self.spec.unique_id, self))
+        self.async_on_remove(self.device.async_add_listener(self.async_handle_device_update))
+        entity_set = entity_set_of(self.hass, self.device.entry)
+        self.async_on_remove(entity_set.async_follow(self.spec.unique_id, self))
 
     #: What the state was last written from (see `_written_from`); None: write on every update.
     _last_written_from: object = None
@@ -107,7 +111,7 @@ class Q5ControlEntity(Q5Entity):
         """Queue a command, refusing when the channel left the device's config."""
         # Control entities only exist while the device has a config, so the one way an action
         # can miss is a channel removed by a config that arrived after the action was started.
-        if self.spec.unique_id not in self.device.specs:
+        if self.spec.unique_id not in entity_set_of(self.hass, self.device.entry).specs:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_channel",

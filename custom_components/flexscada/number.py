@@ -9,9 +9,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
 from .commands import SET_FEED
+from .device import FlexscadaConfigEntry
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 
 PARALLEL_UPDATES = 0
 
@@ -26,7 +27,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the feed numbers of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.NUMBER, async_add_entities, Q5FeedNumber)
+    async_add_platform_entities(hass, entry, Platform.NUMBER, async_add_entities, Q5FeedNumber)
 
 
 class Q5FeedNumber(Q5MetricEntity, Q5ControlEntity, NumberEntity):

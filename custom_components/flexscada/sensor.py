@@ -17,9 +17,9 @@ from homeassistant.const import EntityCategory, Platform, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
-from .device import Q5Device
+from .device import FlexscadaConfigEntry, Q5Device
 from .entity import Q5Entity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import (
     CLOCK_OFFSET,
     CONFIG_VERSION,
@@ -89,7 +89,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.SENSOR, async_add_entities, _make_sensor)
+    async_add_platform_entities(hass, entry, Platform.SENSOR, async_add_entities, _make_sensor)
 
 
 def _make_sensor(device: Q5Device, spec: EntitySpec) -> SensorEntity:

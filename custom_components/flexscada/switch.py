@@ -9,9 +9,10 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
 from .commands import SET_FEED, SET_RELAY, QueuedCommand
+from .device import FlexscadaConfigEntry
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 
 # Turning a switch only queues a command (no I/O), so no limit is needed.
 PARALLEL_UPDATES = 0
@@ -23,7 +24,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the switches of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(Platform.SWITCH, async_add_entities, Q5Switch)
+    async_add_platform_entities(hass, entry, Platform.SWITCH, async_add_entities, Q5Switch)
 
 
 class Q5Switch(Q5MetricEntity, Q5ControlEntity, SwitchEntity):

@@ -1,0 +1,58 @@
+"""What we answer a processed upload: commands acknowledged or expired, clock sync, the reply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.util import dt as dt_util
+
+from .commands import CommandQueue
+from .const import (
+    CONF_CLOCK_SYNC,
+    CONF_CLOCK_SYNC_THRESHOLD,
+    CONF_COMMAND_EXPIRY,
+    DEFAULT_CLOCK_SYNC,
+    DEFAULT_CLOCK_SYNC_THRESHOLD,
+    DEFAULT_COMMAND_EXPIRY,
+    LOGGER,
+)
+from .protocol import build_reply
+
+
+def acknowledge_commands(
+    commands: CommandQueue, ack: int, options: Mapping[str, Any], uid: int
+) -> bool:
+    """Drop what the device executed and what waited too long; return True if any went."""
+    done = commands.acknowledge(ack)
+    max_age = options.get(CONF_COMMAND_EXPIRY, DEFAULT_COMMAND_EXPIRY)
+    expired = commands.expire(dt_util.utcnow().timestamp(), max_age)
+    for command in expired:
+        LOGGER.warning(
+            "Device %s: dropped command %s %s (id %s): not acknowledged within %s s",
+            uid,
+            command.cmd,
+            command.params,
+            command.id,
+            max_age,
+        )
+    return bool(done or expired)
+
+
+def clock_sync_time(options: Mapping[str, Any], clock_offset: int | None) -> int | None:
+    """Return the time to set the device's clock to, None while it is close enough to ours."""
+    if (
+        options.get(CONF_CLOCK_SYNC, DEFAULT_CLOCK_SYNC)
+        and clock_offset is not None
+        and abs(clock_offset) > options.get(CONF_CLOCK_SYNC_THRESHOLD, DEFAULT_CLOCK_SYNC_THRESHOLD)
+    ):
+        return int(dt_util.utcnow().timestamp())
+    return None
+
+
+def reply_body(key: bytes, sync_time: int | None, commands: CommandQueue) -> bytes:
+    """Return the sealed reply to a processed upload; empty when there is nothing to say."""
+    to_send = commands.to_send()
+    if sync_time is None and not to_send:
+        return b""
+    return build_reply(key, time=sync_time, commands=to_send)
