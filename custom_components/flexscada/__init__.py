@@ -12,6 +12,7 @@ from .device import FlexscadaConfigEntry, Q5Device
 from .discovery import async_forget_uploads, async_setup_discovery
 from .entity_set import async_setup_entity_set
 from .issues import async_clear_issues
+from .registry import async_follow_device_registry
 from .store import device_store
 from .views import async_register_views
 
@@ -40,9 +41,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) ->
     device = Q5Device(hass, entry, bytes.fromhex(entry.data[CONF_KEY]))
     async_forget_uploads(hass, device.uid)
     await device.async_load()
-    # The device exists from the start, even before the Q5 has sent its config.
-    dr.async_get(hass).async_get_or_create(config_entry_id=entry.entry_id, **device.device_info)
     entry.runtime_data = device
+    async_follow_device_registry(hass, entry)
     async_setup_entity_set(hass, entry)
     entry.async_on_unload(device.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 
-from .const import LOGGER
+from .const import (
+    CONF_AVAILABILITY_FACTOR,
+    DEFAULT_AVAILABILITY_FACTOR,
+    DEFAULT_UPLOAD_INTERVAL,
+    LOGGER,
+)
+from .protocol import DeviceConfig
+
+
+def availability_window(config: DeviceConfig | None, options: Mapping[str, Any]) -> timedelta:
+    """Return how long a device stays online after an upload: its interval times a factor."""
+    interval = DEFAULT_UPLOAD_INTERVAL
+    if config is not None and config.upload_interval:
+        interval = config.upload_interval
+    factor = options.get(CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR)
+    return timedelta(seconds=interval * factor)
 
 
 class Availability:

@@ -10,24 +10,19 @@ reply's contents in replies.py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
 
-from .availability import Availability
+from .availability import Availability, availability_window
 from .commands import CommandQueue, QueuedCommand, QueueFullError
 from .const import (
-    CONF_AVAILABILITY_FACTOR,
-    DEFAULT_AVAILABILITY_FACTOR,
-    DEFAULT_UPLOAD_INTERVAL,
     DOMAIN,
     INLINE_DECODE_LIMIT,
     LOGGER,
@@ -37,6 +32,7 @@ from .const import (
 )
 from .issues import ISSUE_LAYOUT_MISMATCH, async_clear_issue, async_raise_layout_mismatch
 from .keys import KeyHealth
+from .listeners import Listeners
 from .logs import ThrottledLogger
 from .protocol import (
     DecodedRows,
@@ -54,26 +50,16 @@ from .protocol import (
     open_measurement_packet,
     readings,
 )
-from .replies import acknowledge_commands, clock_sync_time, reply_body
+from .replies import (
+    UploadResponse,
+    acknowledge_commands,
+    clock_sync_time,
+    rejection,
+    reply_body,
+)
 from .store import Reading, device_store, restore, to_stored
 
 type FlexscadaConfigEntry = ConfigEntry[Q5Device]
-
-# How each protocol error is answered: the HTTP status, the kind its log line is rate-limited
-# under, and what the log line says; the first matching class wins.
-_REJECTIONS: Final[tuple[tuple[type[Q5ProtocolError], HTTPStatus, str, str], ...]] = (
-    (IntegrityError, HTTPStatus.FORBIDDEN, "integrity", "failed the integrity check"),
-    (LayoutMismatchError, HTTPStatus.BAD_REQUEST, "layout", "does not fit the device config"),
-    (Q5ProtocolError, HTTPStatus.BAD_REQUEST, "malformed", "was rejected"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class UploadResponse:
-    """The HTTP answer to one upload: a status and an optional sealed reply body."""
-
-    status: HTTPStatus
-    body: bytes = b""
 
 
 def loaded_device(entry: ConfigEntry[Q5Device] | None) -> Q5Device | None:
@@ -111,8 +97,8 @@ class Q5Device:
         self.availability = Availability(
             hass, self.uid, lambda: self.availability_window, self._async_notify_updated
         )
-        self._update_listeners: list[CALLBACK_TYPE] = []
-        self._config_listeners: list[CALLBACK_TYPE] = []
+        self._updated = Listeners()
+        self._config_changed = Listeners()
 
     # -- set-up, persistence and listeners ---------------------------------------------------
 
@@ -131,17 +117,16 @@ class Q5Device:
     @callback
     def async_add_listener(self, on_update: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `on_update` after new readings, commands or a change of availability."""
-        return _add_listener(self._update_listeners, on_update)
+        return self._updated.async_add(on_update)
 
     @callback
     def async_add_config_listener(self, on_config: CALLBACK_TYPE) -> CALLBACK_TYPE:
         """Call `on_config` when the device sent a new config (before the update that follows)."""
-        return _add_listener(self._config_listeners, on_config)
+        return self._config_changed.async_add(on_config)
 
     @callback
     def _async_notify_updated(self) -> None:
-        for on_update in list(self._update_listeners):
-            on_update()
+        self._updated.async_notify()
 
     # -- what the device is --------------------------------------------------------------------
 
@@ -177,28 +162,7 @@ class Q5Device:
     @property
     def availability_window(self) -> timedelta:
         """Return how long the device stays online after an upload."""
-        interval = DEFAULT_UPLOAD_INTERVAL
-        if self.config is not None and self.config.upload_interval:
-            interval = self.config.upload_interval
-        factor = self.entry.options.get(CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR)
-        return timedelta(seconds=interval * factor)
-
-    @callback
-    def _async_update_device_registry(self) -> None:
-        """Follow the device's name and firmware in the device registry."""
-        registry = dr.async_get(self.hass)
-        device = registry.async_get_device_by_identifier(
-            (DOMAIN, str(self.uid)), self.entry.entry_id
-        )
-        if device is None:
-            return
-        if device.name != self.name or device.sw_version != self.firmware_version:
-            registry.async_update_device(
-                device.id, name=self.name, sw_version=self.firmware_version
-            )
-        # The entry is named after the device once its name is known, unless the user renamed it.
-        if self.entry.title == f"Q5 {self.uid}" != self.name:
-            self.hass.config_entries.async_update_entry(self.entry, title=self.name)
+        return availability_window(self.config, self.entry.options)
 
     # -- uploads --------------------------------------------------------------------------------
 
@@ -213,9 +177,7 @@ class Q5Device:
         # Persist before acknowledging: the device only re-sends its config when asked.
         await self._store.async_save(to_stored(self))
         LOGGER.info("Device %s: stored config version %s", self.uid, config.version)
-        for on_config in list(self._config_listeners):
-            on_config()
-        self._async_update_device_registry()
+        self._config_changed.async_notify()
         self._async_notify_updated()
         return UploadResponse(HTTPStatus.OK)
 
@@ -272,7 +234,6 @@ class Q5Device:
 
         # 4. apply, tell the listeners, persist.
         self._apply_measurements(packet, rows)
-        self._async_update_device_registry()
         self.availability.async_update(self.last_upload)
         self._async_notify_updated()
         # Persist before acknowledging: a 200 makes the device delete these rows, so what they
@@ -284,11 +245,7 @@ class Q5Device:
 
     def _rejected(self, upload: str, err: Q5ProtocolError) -> UploadResponse:
         """Answer an upload the protocol refused, with one rate-limited log line."""
-        status, kind, says = next(
-            (status, kind, says)
-            for error, status, kind, says in _REJECTIONS
-            if isinstance(err, error)  # the last row matches every protocol error
-        )
+        status, kind, says = rejection(err)
         self.problems.report((kind, upload), "Device %s: %s %s: %s", self.uid, upload, says, err)
         return UploadResponse(status)
 
@@ -360,15 +317,3 @@ class Q5Device:
         if (sync_time := clock_sync_time(self.entry.options, self.clock_offset)) is not None:
             self._clock_synced_to = sync_time
         return reply_body(self.key, sync_time, self.commands)
-
-
-def _add_listener(listeners: list[CALLBACK_TYPE], listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-    """Add a listener; return the callback that removes it again."""
-    listeners.append(listener)
-
-    @callback
-    def remove() -> None:
-        if listener in listeners:
-            listeners.remove(listener)
-
-    return remove

@@ -1,9 +1,16 @@
-"""What we answer a processed upload: commands acknowledged or expired, clock sync, the reply."""
+"""What we answer an upload: its HTTP status, and for a processed one the sealed reply.
+
+A refused upload gets the status its protocol error calls for. A processed one acknowledges
+the commands the device executed and carries the next ones, and a clock sync when the device's
+clock has drifted.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final
 
 from homeassistant.util import dt as dt_util
 
@@ -17,7 +24,32 @@ from .const import (
     DEFAULT_COMMAND_EXPIRY,
     LOGGER,
 )
-from .protocol import build_reply
+from .protocol import IntegrityError, LayoutMismatchError, Q5ProtocolError, build_reply
+
+# How each protocol error is answered: the HTTP status, the kind its log line is rate-limited
+# under, and what the log line says; the first matching class wins.
+_REJECTIONS: Final[tuple[tuple[type[Q5ProtocolError], HTTPStatus, str, str], ...]] = (
+    (IntegrityError, HTTPStatus.FORBIDDEN, "integrity", "failed the integrity check"),
+    (LayoutMismatchError, HTTPStatus.BAD_REQUEST, "layout", "does not fit the device config"),
+    (Q5ProtocolError, HTTPStatus.BAD_REQUEST, "malformed", "was rejected"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResponse:
+    """The HTTP answer to one upload: a status and an optional sealed reply body."""
+
+    status: HTTPStatus
+    body: bytes = b""
+
+
+def rejection(err: Q5ProtocolError) -> tuple[HTTPStatus, str, str]:
+    """Return the status, log kind and log wording for an upload refused with `err`."""
+    return next(
+        (status, kind, says)
+        for error, status, kind, says in _REJECTIONS
+        if isinstance(err, error)  # the last row matches every protocol error
+    )
 
 
 def acknowledge_commands(

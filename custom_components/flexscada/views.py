@@ -17,11 +17,12 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, MAX_CONFIG_BYTES, MAX_UPLOAD_BYTES
-from .device import Q5Device, UploadResponse, loaded_device
+from .device import Q5Device, loaded_device
 from .discovery import async_unknown_upload
 from .keys import UploadKind
 from .logs import ThrottledLogger
 from .protocol import Q5ProtocolError, peek_uid
+from .replies import UploadResponse
 
 MEASUREMENT_URL = "/Q5/m"
 CONFIG_URL = "/Q5/cfg/{uid}"
