@@ -36,12 +36,12 @@ from custom_components.flexscada.entity_set import entity_set_of
 
 from .common import (
     UID,
+    Q5Uploads,
     distinct_values,
     entity_id_of,
     example_config,
     layout_of,
     measurement_packet,
-    post_config,
     post_measurement,
 )
 
@@ -74,14 +74,13 @@ async def upload(
 
 
 @pytest.fixture
-async def device_client(hass: HomeAssistant, client: TestClient) -> TestClient:
-    """Return a client whose device has sent its config and one measurement."""
-    assert await post_config(client, CONFIG) == HTTPStatus.OK
-    values = distinct_values(LAYOUT)
+async def device_client(hass: HomeAssistant, configured_q5: Q5Uploads) -> TestClient:
+    """Return a client whose device has sent its config and one measurement (relay 1 off)."""
+    values = configured_q5.values()
     values["relays.1.state"] = False
     values["mfeeds.0.state"] = False
-    assert await upload(client, values=values) == {}
-    return client
+    assert await upload(configured_q5.client, values=values) == {}
+    return configured_q5.client
 
 
 async def call(hass: HomeAssistant, domain: str, service: str, unique_id: str, **data: Any) -> None:
