@@ -17,7 +17,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -143,7 +143,7 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
             errors=errors,
-            description_placeholders={"server_url": self._server_url()},
+            description_placeholders={"server_url": _server_url(self.hass)},
         )
 
     async def async_step_integration_discovery(
@@ -205,7 +205,7 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
             user_input,
             [newest] if recent else [],
             step_id="reconfigure",
-            placeholders={"name": entry.title, "server_url": self._server_url()},
+            placeholders={"name": entry.title, "server_url": _server_url(self.hass)},
         )
 
     async def _async_step_new_key(
@@ -221,7 +221,7 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                key, _name = await self._async_validate_key(user_input, uploads)
+                key, _name = await _async_validate_key(self.hass, user_input, uploads)
                 return self._async_update_key(entry, key)
             except _FormError as err:
                 errors[err.field] = err.error
@@ -235,40 +235,16 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_create_entry_from(self, user_input: dict[str, Any]) -> ConfigFlowResult:
         """Create the entry for `self._uid` if the form's key fits its cached uploads."""
         uploads = async_cached_uploads(self.hass, self._uid)
-        key, name = await self._async_validate_key(user_input, uploads)
+        key, name = await _async_validate_key(self.hass, user_input, uploads)
         return self.async_create_entry(
             title=name or f"Q5 {self._uid}",
             data={CONF_UID: self._uid, CONF_KEY: key.hex()},
         )
 
-    async def _async_validate_key(
-        self, user_input: dict[str, Any], uploads: Iterable[CachedUpload | None]
-    ) -> tuple[bytes, str | None]:
-        """Return the form's key and the device name it revealed; raise `_FormError` if unfit."""
-        try:
-            key = _key_from_input(user_input)
-        except InvalidKeyError as err:
-            raise _FormError(CONF_KEY, "invalid_key") from err
-        except MissingSecretError as err:
-            raise _FormError("base", "missing_secret") from err
-        check = await self.hass.async_add_executor_job(
-            check_key, [upload for upload in uploads if upload is not None], key
-        )
-        if check.matches is False:
-            raise _FormError("base", "invalid_auth")
-        return key, check.name
-
     def _async_update_key(self, entry: ConfigEntry, key: bytes) -> ConfigFlowResult:
         """Store a new key, withdraw the device's issues and reload it."""
         async_clear_issues(self.hass, int(entry.data[CONF_UID]))
         return self.async_update_reload_and_abort(entry, data_updates={CONF_KEY: key.hex()})
-
-    def _server_url(self) -> str:
-        """Return the URL the device should use as its server."""
-        try:
-            return get_url(self.hass, allow_ip=True, prefer_external=True)
-        except NoURLAvailableError:
-            return "http://<home-assistant>:8123"
 
 
 class FlexscadaOptionsFlow(OptionsFlow):
@@ -306,3 +282,29 @@ def _key_from_input(user_input: dict[str, Any]) -> bytes:
     if passphrase := str(user_input.get(CONF_PASSPHRASE) or ""):
         return key_from_passphrase(passphrase)
     raise MissingSecretError
+
+
+async def _async_validate_key(
+    hass: HomeAssistant, user_input: dict[str, Any], uploads: Iterable[CachedUpload | None]
+) -> tuple[bytes, str | None]:
+    """Return the form's key and the device name it revealed; raise `_FormError` if unfit."""
+    try:
+        key = _key_from_input(user_input)
+    except InvalidKeyError as err:
+        raise _FormError(CONF_KEY, "invalid_key") from err
+    except MissingSecretError as err:
+        raise _FormError("base", "missing_secret") from err
+    check = await hass.async_add_executor_job(
+        check_key, [upload for upload in uploads if upload is not None], key
+    )
+    if check.matches is False:
+        raise _FormError("base", "invalid_auth")
+    return key, check.name
+
+
+def _server_url(hass: HomeAssistant) -> str:
+    """Return the URL the device should use as its server."""
+    try:
+        return get_url(hass, allow_ip=True, prefer_external=True)
+    except NoURLAvailableError:
+        return "http://<home-assistant>:8123"

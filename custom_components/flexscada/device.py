@@ -2,9 +2,9 @@
 
 The views hand every upload of a configured uid to `Q5Device`, which runs it through one
 pipeline (open, freshness, decode, apply, reply) and then tells its listeners: "config changed"
-and "updated". It knows no entity classes; the entity layer (entity_set.py) listens to it.
-Persistence is in store.py, key health in keys.py, availability in availability.py and the
-reply's contents in replies.py.
+and "updated". It knows no entity classes: the entity layer (entity_set.py, entity.py) and the
+device registry (registry.py) listen to it. Persistence is in store.py, key health in keys.py,
+availability in availability.py and what an upload is answered in replies.py.
 """
 
 from __future__ import annotations
