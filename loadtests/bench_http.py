@@ -49,6 +49,7 @@ from custom_components.flexscada.const import (
 )
 from custom_components.flexscada.protocol import build_config_packet, build_measurement_packet
 from custom_components.flexscada.protocol.config import FieldKind, Layout
+from custom_components.flexscada.store import to_stored
 
 from .sites import KEY, UID, big_config, layout_of
 
@@ -270,7 +271,7 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
     for _ in range(ROUNDS):
         start = time.perf_counter()
         cpu_start = time.thread_time()
-        await device._store.async_save(device._stored_data())
+        await device._store.async_save(to_stored(device))
         saves_cpu.append(time.thread_time() - cpu_start)
         saves.append(time.perf_counter() - start)
     sets: list[float] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import copy
+from dataclasses import dataclass, field as dataclass_field
 import json
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,40 @@ async def post_config(
     """POST a config upload; return the status."""
     response = await client.post(f"/Q5/cfg/{uid}", data=build_config_packet(key, dict(config)))
     return response.status
+
+
+type Row = tuple[int, Mapping[str, float | bool]]
+
+
+@dataclass
+class Q5Uploads:
+    """A Q5 as the tests drive it over HTTP: its config, and the uploads it posts."""
+
+    client: TestClient
+    config: dict[str, Any] = dataclass_field(default_factory=example_config)
+
+    @property
+    def layout(self) -> Layout:
+        """Return the compiled layout of the current config."""
+        return layout_of(self.config)
+
+    def values(self, seed: int = 0) -> dict[str, float | bool]:
+        """Return distinct readings for every field of the current config."""
+        return distinct_values(self.layout, seed)
+
+    async def send_config(self) -> int:
+        """Post the current config; return the status."""
+        return await post_config(self.client, self.config)
+
+    async def upload(
+        self, values: Mapping[str, float | bool] | None = None, *, epoch: int = DEVICE_EPOCH
+    ) -> tuple[int, dict[str, Any]]:
+        """Post one row (`values`, else `self.values()`) stamped `epoch`; return status, reply."""
+        return await self.upload_rows([(epoch, self.values() if values is None else values)])
+
+    async def upload_rows(self, rows: list[Row], **packet: Any) -> tuple[int, dict[str, Any]]:
+        """Post these rows in one upload (`packet`: see `measurement_packet`)."""
+        return await post_measurement(self.client, measurement_packet(self.config, rows, **packet))
 
 
 def entity_id_of(hass: HomeAssistant, unique_id: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
+from http import HTTPStatus
 from unittest.mock import PropertyMock, patch
 
 from aiohttp.test_utils import TestClient
@@ -17,7 +18,7 @@ from syrupy.assertion import SnapshotAssertion
 # testing_config/custom_components, which would otherwise shadow ours ("Integration not found").
 import custom_components.flexscada  # noqa: F401
 
-from .common import make_entry
+from .common import Q5Uploads, make_entry
 
 
 @pytest.fixture(autouse=True)
@@ -58,8 +59,32 @@ async def client(
 
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Return snapshot assertion fixture with the Home Assistant extension (stable ids)."""
+    """Return snapshot assertion fixture with the Home Assistant extension (stable ids).
+
+    Not a duplicate: pytest-homeassistant-custom-component's own `snapshot` fixture is shadowed
+    by syrupy's here (plugin order), and without the extension the snapshots are not found.
+    """
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def q5(client: TestClient) -> Q5Uploads:
+    """Return the example device, set up but not yet heard from."""
+    return Q5Uploads(client)
+
+
+@pytest.fixture
+async def configured_q5(q5: Q5Uploads) -> Q5Uploads:
+    """Return the example device after it sent its config (stored, entities created)."""
+    assert await q5.send_config() == HTTPStatus.OK
+    return q5
+
+
+@pytest.fixture
+async def reporting_q5(configured_q5: Q5Uploads) -> Q5Uploads:
+    """Return the example device after its config and one upload of `values()` at DEVICE_EPOCH."""
+    assert (await configured_q5.upload())[0] == HTTPStatus.OK
+    return configured_q5
 
 
 @pytest.fixture

@@ -36,16 +36,17 @@ from custom_components.flexscada.commands import (
     StoredQueue,
 )
 from custom_components.flexscada.const import CONF_CLOCK_SYNC, CONF_COMMAND_EXPIRY, DOMAIN
+from custom_components.flexscada.entity_set import entity_set_of
 from custom_components.flexscada.protocol import PulseRelay, ResetRelay, SetFeed, SetRelay
 
 from .common import (
     UID,
+    Q5Uploads,
     distinct_values,
     entity_id_of,
     example_config,
     layout_of,
     measurement_packet,
-    post_config,
     post_measurement,
 )
 
@@ -78,14 +79,13 @@ async def upload(
 
 
 @pytest.fixture
-async def device_client(hass: HomeAssistant, client: TestClient) -> TestClient:
-    """Return a client whose device has sent its config and one measurement."""
-    assert await post_config(client, CONFIG) == HTTPStatus.OK
-    values = distinct_values(LAYOUT)
+async def device_client(hass: HomeAssistant, configured_q5: Q5Uploads) -> TestClient:
+    """Return a client whose device has sent its config and one measurement (relay 1 off)."""
+    values = configured_q5.values()
     values["relays.1.state"] = False
     values["mfeeds.0.state"] = False
-    assert await upload(client, values=values) == {}
-    return client
+    assert await upload(configured_q5.client, values=values) == {}
+    return configured_q5.client
 
 
 async def call(hass: HomeAssistant, domain: str, service: str, unique_id: str, **data: Any) -> None:
@@ -305,15 +305,13 @@ async def test_action_on_removed_channel_is_refused(
     runtime = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, str(UID))
     assert runtime is not None
     entity_id = entity_id_of(hass, f"{UID}_relays_2_pulse")
-    device = runtime.runtime_data
-    entity = next(e for uid, e in device._entities.items() if uid == f"{UID}_relays_2_pulse")
-    del device.specs[f"{UID}_relays_2_pulse"]
+    # The channel leaves the config while the action is on its way (the entity is not yet gone).
+    del entity_set_of(hass, runtime).specs[f"{UID}_relays_2_pulse"]
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: entity_id}, blocking=True
         )
     assert err.value.translation_key == "unknown_channel"
-    assert entity is not None
 
 
 async def test_nan_feed_value_is_refused(hass: HomeAssistant, device_client: TestClient) -> None:
@@ -349,7 +347,7 @@ async def test_reply_that_cannot_be_built_is_an_empty_200(
     def broken_reply(*args: Any, **kwargs: Any) -> bytes:
         raise ValueError("Out of range float values are not JSON compliant")
 
-    monkeypatch.setattr("custom_components.flexscada.device.build_reply", broken_reply)
+    monkeypatch.setattr("custom_components.flexscada.replies.build_reply", broken_reply)
     assert await upload(device_client) == {}
     assert runtime.runtime_data.rows_total == rows_before + 1
     assert "sent an empty reply: Out of range float" in caplog.text

@@ -38,12 +38,9 @@ from custom_components.flexscada.const import (
     CONF_UID,
     DOMAIN,
 )
-from custom_components.flexscada.discovery import (
-    MAX_CACHED_UIDS,
-    MAX_CACHED_UPLOAD_BYTES,
-    async_cached_uploads,
-)
+from custom_components.flexscada.discovery import MAX_CACHED_UIDS, async_cached_uploads
 from custom_components.flexscada.issues import ISSUE_WRONG_KEY, issue_id
+from custom_components.flexscada.keys import MAX_CACHED_UPLOAD_BYTES
 
 from .common import (
     DEVICE_EPOCH,
@@ -544,7 +541,7 @@ async def test_large_uploads_count_but_are_not_kept(
     for _ in range(3):
         assert (await client.post("/Q5/m", data=big_wrong)).status == HTTPStatus.FORBIDDEN
     await hass.async_block_till_done()
-    assert setup_entry.runtime_data.last_failed_upload is None
+    assert setup_entry.runtime_data.keys.last_failed_upload is None
     flows = reauth_flows(hass, setup_entry)
     assert len(flows) == 1
     # Nothing to check against: the new password is taken as given.

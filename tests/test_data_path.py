@@ -27,6 +27,7 @@ from .common import (
     DEVICE_EPOCH,
     UID,
     WRONG_KEY,
+    Q5Uploads,
     distinct_values,
     entity_id_of,
     example_config,
@@ -49,22 +50,17 @@ def our_unique_ids(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
     return [e.unique_id for e in er.async_entries_for_config_entry(registry, entry.entry_id)]
 
 
-async def test_full_exchange(hass: HomeAssistant, client: TestClient) -> None:
+async def test_full_exchange(hass: HomeAssistant, q5: Q5Uploads) -> None:
     """409 + getcfg, config upload, measurements: every entity holds the encoded value."""
-    config = example_config()
-    layout = layout_of(config)
-    values = distinct_values(layout)
+    layout = q5.layout
+    values = q5.values()
 
-    status, reply = await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH, values)])
-    )
+    status, reply = await q5.upload(values)
     assert status == HTTPStatus.CONFLICT
     assert reply == {"Cmd": "getcfg"}
 
-    assert await post_config(client, config) == HTTPStatus.OK
-    status, reply = await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH, values)])
-    )
+    assert await q5.send_config() == HTTPStatus.OK
+    status, reply = await q5.upload(values)
     assert status == HTTPStatus.OK
     await hass.async_block_till_done()
 
@@ -79,14 +75,11 @@ async def test_full_exchange(hass: HomeAssistant, client: TestClient) -> None:
         assert metric_platform(field) == state.domain
 
 
+@pytest.mark.usefixtures("reporting_q5")
 async def test_entities_named_and_classed(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+    hass: HomeAssistant, setup_entry: MockConfigEntry
 ) -> None:
     """Names come from the channel label and metric; device classes and units fit."""
-    config = example_config()
-    await post_config(client, config)
-    values = distinct_values(layout_of(config))
-    await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
 
     pf = hass.states.get(entity_id_of(hass, f"{UID}_power_metrics_0_power_factor"))
     assert pf is not None
@@ -116,14 +109,12 @@ async def test_entities_named_and_classed(
     assert device.serial_number == str(UID)
 
 
-async def test_nan_reading_is_unknown(hass: HomeAssistant, client: TestClient) -> None:
+async def test_nan_reading_is_unknown(hass: HomeAssistant, configured_q5: Q5Uploads) -> None:
     """A NaN or infinite float32 (a disconnected sensor) is an unknown state, nothing more."""
-    config = example_config()
-    values = distinct_values(layout_of(config))
+    values = configured_q5.values()
     values["inputs.1.avg"] = math.nan
     values["ds18b20.0.avg"] = math.inf
-    await post_config(client, config)
-    status, _ = await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
+    status, _ = await configured_q5.upload(values)
     assert status == HTTPStatus.OK
     for unique_id in (f"{UID}_inputs_1_avg", f"{UID}_ds18b20_0_avg"):
         state = hass.states.get(entity_id_of(hass, unique_id))
@@ -132,14 +123,10 @@ async def test_nan_reading_is_unknown(hass: HomeAssistant, client: TestClient) -
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
-async def test_backlog_shows_newest_row(hass: HomeAssistant, client: TestClient) -> None:
+async def test_backlog_shows_newest_row(hass: HomeAssistant, configured_q5: Q5Uploads) -> None:
     """Of a backlog, live state comes from the newest row; an older replay does not go back."""
-    config = example_config()
-    layout = layout_of(config)
-    await post_config(client, config)
-    rows = [(DEVICE_EPOCH + 60 * i, distinct_values(layout, seed=i)) for i in range(5)]
-    backlog = measurement_packet(config, rows)
-    status, _ = await post_measurement(client, backlog)
+    rows = [(DEVICE_EPOCH + 60 * i, configured_q5.values(seed=i)) for i in range(5)]
+    status, _ = await configured_q5.upload_rows(rows)
     assert status == HTTPStatus.OK
     battery = entity_id_of(hass, f"{UID}_inputs_1_avg")
     state = hass.states.get(battery)
@@ -151,8 +138,7 @@ async def test_backlog_shows_newest_row(hass: HomeAssistant, client: TestClient)
     assert rows_sensor.state == "5"
 
     # An older upload played back is answered as processed but changes nothing.
-    older = measurement_packet(config, rows[:2])
-    status, _ = await post_measurement(client, older)
+    status, _ = await configured_q5.upload_rows(rows[:2])
     assert status == HTTPStatus.OK
     state = hass.states.get(battery)
     assert state is not None
@@ -180,19 +166,11 @@ async def test_replay_keeps_no_silent_device_online(
     assert hass.states.get(connectivity).state == STATE_OFF  # type: ignore[union-attr]
 
 
-async def test_config_version_bump_asks_again(hass: HomeAssistant, client: TestClient) -> None:
+async def test_config_version_bump_asks_again(hass: HomeAssistant, reporting_q5: Q5Uploads) -> None:
     """A measurement reporting a newer config version gets 409 + getcfg, and is not processed."""
-    config = example_config()
-    await post_config(client, config)
-    values = distinct_values(layout_of(config))
-    status, _ = await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
-    assert status == HTTPStatus.OK
-
-    config["version"] = 43
-    changed = distinct_values(layout_of(config), seed=7)
-    status, reply = await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH + 60, changed)])
-    )
+    values = reporting_q5.values()
+    reporting_q5.config["version"] = 43
+    status, reply = await reporting_q5.upload(reporting_q5.values(seed=7), epoch=DEVICE_EPOCH + 60)
     assert status == HTTPStatus.CONFLICT
     assert reply == {"Cmd": "getcfg"}
     state = hass.states.get(entity_id_of(hass, f"{UID}_inputs_1_avg"))
@@ -201,11 +179,10 @@ async def test_config_version_bump_asks_again(hass: HomeAssistant, client: TestC
 
 
 async def test_relabel_and_removal_follow_config(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+    hass: HomeAssistant, configured_q5: Q5Uploads, setup_entry: MockConfigEntry
 ) -> None:
     """A relabel renames entities in place; a removed metric's entity goes; no duplicates."""
-    config = example_config()
-    await post_config(client, config)
+    config = configured_q5.config
     await hass.async_block_till_done()
     before = our_unique_ids(hass, setup_entry)
     battery = entity_id_of(hass, f"{UID}_inputs_1_avg")
@@ -215,7 +192,7 @@ async def test_relabel_and_removal_follow_config(
     config["inputs"]["1"]["logging"] = ["avg", "max"]
     config["inputs"]["5"]["logging"] = ["avg"]
     config["inputs"]["3"].update({"_t": "Wet", "_f": "Dry"})
-    assert await post_config(client, config) == HTTPStatus.OK
+    assert await configured_q5.send_config() == HTTPStatus.OK
     await hass.async_block_till_done()
 
     after = our_unique_ids(hass, setup_entry)
@@ -229,8 +206,8 @@ async def test_relabel_and_removal_follow_config(
     assert state.attributes["friendly_name"] == "Example Repeater Site House Battery average"
     assert hass.states.get(entity_id_of(hass, f"{UID}_inputs_5_avg")) is not None
 
-    values = distinct_values(layout_of(config), seed=3)
-    status, _ = await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
+    values = configured_q5.values(seed=3)
+    status, _ = await configured_q5.upload(values)
     assert status == HTTPStatus.OK
     state = hass.states.get(entity_id_of(hass, f"{UID}_inputs_5_avg"))
     assert state is not None
@@ -241,13 +218,10 @@ async def test_relabel_and_removal_follow_config(
 
 
 async def test_restart_restores_states(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+    hass: HomeAssistant, reporting_q5: Q5Uploads, setup_entry: MockConfigEntry
 ) -> None:
     """After a restart the entities exist at once with their last values."""
-    config = example_config()
-    values = distinct_values(layout_of(config))
-    await post_config(client, config)
-    await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
+    values = reporting_q5.values()
 
     # Unloading writes what is pending; setting up again reads only the store.
     assert await hass.config_entries.async_unload(setup_entry.entry_id)
@@ -265,15 +239,12 @@ async def test_restart_restores_states(
 
 async def test_silence_makes_entities_unavailable(
     hass: HomeAssistant,
-    client: TestClient,
+    reporting_q5: Q5Uploads,
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Without uploads for 2.5 upload intervals the entities go unavailable, then recover."""
-    config = example_config()
-    values = distinct_values(layout_of(config))
-    await post_config(client, config)
-    await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
+    values = reporting_q5.values()
     battery = entity_id_of(hass, f"{UID}_inputs_1_avg")
     connectivity = entity_id_of(hass, f"{UID}_connectivity")
     assert hass.states.get(connectivity).state == STATE_ON  # type: ignore[union-attr]
@@ -290,23 +261,16 @@ async def test_silence_makes_entities_unavailable(
     assert hass.states.get(connectivity).state == STATE_OFF  # type: ignore[union-attr]
     assert logged(caplog, "has not uploaded since") == 1
 
-    await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH + 900, values)]))
+    await reporting_q5.upload(values, epoch=DEVICE_EPOCH + 900)
     assert float(hass.states.get(battery).state) == values["inputs.1.avg"]  # type: ignore[union-attr]
     assert logged(caplog, "is sending uploads again") == 1
 
 
+@pytest.mark.usefixtures("reporting_q5")
 async def test_restart_then_silence_goes_unavailable(
-    hass: HomeAssistant,
-    client: TestClient,
-    setup_entry: MockConfigEntry,
-    freezer: FrozenDateTimeFactory,
+    hass: HomeAssistant, setup_entry: MockConfigEntry, freezer: FrozenDateTimeFactory
 ) -> None:
     """Restored values after a restart still time out if the device stays silent."""
-    config = example_config()
-    await post_config(client, config)
-    await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH, distinct_values(layout_of(config)))])
-    )
     assert await hass.config_entries.async_unload(setup_entry.entry_id)
     freezer.tick(timedelta(seconds=60))
     assert await hass.config_entries.async_setup(setup_entry.entry_id)
@@ -321,15 +285,15 @@ async def test_restart_then_silence_goes_unavailable(
 
 
 async def test_bad_inputs(
-    hass: HomeAssistant, client: TestClient, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant,
+    client: TestClient,
+    reporting_q5: Q5Uploads,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Each bad upload gets its status, one log line, and changes no state."""
-    config = example_config()
-    values = distinct_values(layout_of(config))
-    await post_config(client, config)
-    await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
+    config = reporting_q5.config
     before = {state.entity_id: state.state for state in hass.states.async_all()}
-    changed = distinct_values(layout_of(config), seed=5)
+    changed = reporting_q5.values(seed=5)
     good = measurement_packet(config, [(DEVICE_EPOCH + 60, changed)])
 
     wrong_key = measurement_packet(config, [(DEVICE_EPOCH + 60, changed)], key=WRONG_KEY)
@@ -371,15 +335,11 @@ async def test_bad_inputs(
 
 
 async def test_unloaded_entry_answers_404(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+    hass: HomeAssistant, configured_q5: Q5Uploads, setup_entry: MockConfigEntry
 ) -> None:
     """An unloaded device is unknown to the views until it is loaded again."""
-    config = example_config()
-    await post_config(client, config)
     assert await hass.config_entries.async_unload(setup_entry.entry_id)
-    status, _ = await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH, distinct_values(layout_of(config)))])
-    )
+    status, _ = await configured_q5.upload()
     assert status == HTTPStatus.NOT_FOUND
 
 
@@ -418,14 +378,11 @@ async def test_less_used_diagnostics_start_disabled(
         assert entry.disabled_by is None
 
 
+@pytest.mark.usefixtures("configured_q5")
 async def test_removing_the_entry_deletes_its_store(
-    hass: HomeAssistant,
-    client: TestClient,
-    setup_entry: MockConfigEntry,
-    hass_storage: dict[str, Any],
+    hass: HomeAssistant, setup_entry: MockConfigEntry, hass_storage: dict[str, Any]
 ) -> None:
     """The stored config, readings and queue of a removed Q5 are deleted with it."""
-    await post_config(client, example_config())
     assert f"{DOMAIN}.{UID}" in hass_storage
     assert await hass.config_entries.async_remove(setup_entry.entry_id)
     await hass.async_block_till_done()

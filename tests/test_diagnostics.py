@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from aiohttp.test_utils import TestClient
 from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
@@ -16,7 +15,6 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
     get_diagnostics_for_device,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
@@ -29,22 +27,12 @@ from .common import (
     PASSPHRASE,
     UID,
     WRONG_KEY,
-    distinct_values,
+    Q5Uploads,
     entity_id_of,
-    example_config,
     layout_of,
-    measurement_packet,
-    post_config,
-    post_measurement,
 )
 
 SECRET_PASSWORD = "s3cret-wifi-pass"
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Return the snapshot fixture with Home Assistant's extension (files in tests/snapshots)."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 @pytest.fixture(autouse=True)
@@ -56,21 +44,19 @@ async def setup_diagnostics(hass: HomeAssistant) -> None:
 async def test_diagnostics(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
-    client: TestClient,
+    q5: Q5Uploads,
     setup_entry: MockConfigEntry,
     snapshot: SnapshotAssertion,
 ) -> None:
     """Config, layout, last upload, queue, counters and availability; secrets redacted."""
-    config = example_config()
+    config = q5.config
     # Key-like fields a device JSON may carry, anywhere in it.
     config["key"] = KEY.hex()
     config["wifi"] = {"ssid": "site", "password": SECRET_PASSWORD, "aes_key": KEY.hex()}
     config["relays"]["1"]["pass"] = SECRET_PASSWORD
-    assert await post_config(client, config) == 200
-    values = distinct_values(layout_of(config))
-    status, _ = await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH, values), (DEVICE_EPOCH + 60, values)])
-    )
+    assert await q5.send_config() == 200
+    values = q5.values()
+    status, _ = await q5.upload_rows([(DEVICE_EPOCH, values), (DEVICE_EPOCH + 60, values)])
     assert status == 200
     await hass.services.async_call(
         SWITCH_DOMAIN,
@@ -78,8 +64,7 @@ async def test_diagnostics(
         {ATTR_ENTITY_ID: entity_id_of(hass, f"{UID}_relays_2_state")},
         blocking=True,
     )
-    wrong_key = measurement_packet(config, [], key=WRONG_KEY)
-    assert (await client.post("/Q5/m", data=wrong_key)).status == 403
+    assert (await q5.upload_rows([], key=WRONG_KEY))[0] == 403
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
     # These follow the wall clock.

@@ -11,13 +11,15 @@ from homeassistant.core import HomeAssistant
 from custom_components.flexscada.discovery import (
     MAX_CACHE_BYTES,
     MAX_CACHED_UIDS,
+    UploadCache,
+    async_cached_uploads,
+    async_forget_uploads,
+)
+from custom_components.flexscada.keys import (
     MAX_CACHED_UPLOAD_BYTES,
     CachedUpload,
     KeyCheck,
-    UploadCache,
     UploadKind,
-    async_cached_uploads,
-    async_forget_uploads,
     check_key,
 )
 from custom_components.flexscada.protocol import build_config_packet

@@ -3,12 +3,12 @@
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp.test_utils import TestClient
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.loader import async_get_integration
 from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import (
     ClientSessionGenerator,
@@ -24,8 +24,6 @@ from .common import (
     example_config,
     layout_of,
     measurement_packet,
-    post_config,
-    post_measurement,
 )
 
 
@@ -71,20 +69,14 @@ async def test_only_stale_devices_can_be_removed(
     assert registry.async_get(stale.id) is None
 
 
-async def test_unload_stops_everything(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
-) -> None:
+@pytest.mark.usefixtures("reporting_q5")
+async def test_unload_stops_everything(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
     """Unloading cancels the availability timer and keeps the data; nothing is left running."""
-    config = example_config()
-    await post_config(client, config)
-    await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH, distinct_values(layout_of(config)))])
-    )
     device = setup_entry.runtime_data
-    assert device._unavailable_timer is not None
+    assert device.availability.timer_running
     assert await hass.config_entries.async_unload(setup_entry.entry_id)
     await hass.async_block_till_done()
-    assert device._unavailable_timer is None
+    assert not device.availability.timer_running
     assert setup_entry.state is ConfigEntryState.NOT_LOADED
     assert not setup_entry.update_listeners
     assert await hass.config_entries.async_setup(setup_entry.entry_id)

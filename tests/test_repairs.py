@@ -19,23 +19,17 @@ from .common import (
     DEVICE_EPOCH,
     UID,
     WRONG_KEY,
+    Q5Uploads,
     distinct_values,
     example_config,
     layout_of,
     measurement_packet,
-    post_config,
     post_measurement,
 )
 
 STRINGS = json.loads(
     (Path(__file__).parents[1] / "custom_components/flexscada/strings.json").read_text()
 )
-CONFIG = example_config()
-
-
-def good_upload(epoch: int = DEVICE_EPOCH) -> bytes:
-    """Return an upload that fits the stored config."""
-    return measurement_packet(CONFIG, [(epoch, distinct_values(layout_of(CONFIG)))])
 
 
 def get_issue(hass: HomeAssistant, kind: str) -> ir.IssueEntry | None:
@@ -52,10 +46,9 @@ def assert_placeholders_complete(issue: ir.IssueEntry) -> None:
 
 
 async def test_layout_mismatch_raised_and_cleared(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+    hass: HomeAssistant, client: TestClient, configured_q5: Q5Uploads, setup_entry: MockConfigEntry
 ) -> None:
     """Uploads that carry fewer bits than the device's config needs raise an issue until fixed."""
-    assert await post_config(client, CONFIG) == HTTPStatus.OK
     # The device logs less than the config it reports (same version) says.
     smaller = example_config()
     smaller["relays"]["1"]["logging"] = ["state"]
@@ -69,10 +62,10 @@ async def test_layout_mismatch_raised_and_cleared(
     assert issue is not None
     assert issue.severity is ir.IssueSeverity.ERROR
     assert not issue.is_fixable
-    needed = layout_of(CONFIG).payload_bits
+    needed = configured_q5.layout.payload_bits
     carried = layout_of(smaller).payload_bytes * 8
     assert issue.translation_placeholders == {
-        "device": CONFIG["name"],
+        "device": configured_q5.config["name"],
         "config_version": "42",
         "needed_bits": str(needed),
         "carried_bits": str(carried),
@@ -83,39 +76,39 @@ async def test_layout_mismatch_raised_and_cleared(
     assert await hass.config_entries.async_reload(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert get_issue(hass, ISSUE_LAYOUT_MISMATCH) is not None
-    status, _ = await post_measurement(client, good_upload())
+    status, _ = await configured_q5.upload()
     assert status == HTTPStatus.OK
     assert get_issue(hass, ISSUE_LAYOUT_MISMATCH) is None
 
 
-async def test_wrong_key_raised_and_cleared(hass: HomeAssistant, client: TestClient) -> None:
+async def test_wrong_key_raised_and_cleared(hass: HomeAssistant, configured_q5: Q5Uploads) -> None:
     """Three failures in a row raise the wrong-key issue; a good upload withdraws it."""
-    await post_config(client, CONFIG)
-    wrong = measurement_packet(CONFIG, [(DEVICE_EPOCH, {})], key=WRONG_KEY)
+    wrong = [(DEVICE_EPOCH, {})]
     for _ in range(2):
-        assert (await client.post("/Q5/m", data=wrong)).status == HTTPStatus.FORBIDDEN
+        assert (await configured_q5.upload_rows(wrong, key=WRONG_KEY))[0] == HTTPStatus.FORBIDDEN
     assert get_issue(hass, ISSUE_WRONG_KEY) is None
     for _ in range(2):
-        assert (await client.post("/Q5/m", data=wrong)).status == HTTPStatus.FORBIDDEN
+        assert (await configured_q5.upload_rows(wrong, key=WRONG_KEY))[0] == HTTPStatus.FORBIDDEN
 
     issue = get_issue(hass, ISSUE_WRONG_KEY)
     assert issue is not None
-    assert issue.translation_placeholders == {"device": CONFIG["name"], "failures": "4"}
+    assert issue.translation_placeholders == {
+        "device": configured_q5.config["name"],
+        "failures": "4",
+    }
     assert_placeholders_complete(issue)
 
-    status, _ = await post_measurement(client, good_upload())
+    status, _ = await configured_q5.upload()
     assert status == HTTPStatus.OK
     assert get_issue(hass, ISSUE_WRONG_KEY) is None
 
 
 async def test_removing_the_entry_withdraws_its_issues(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+    hass: HomeAssistant, configured_q5: Q5Uploads, setup_entry: MockConfigEntry
 ) -> None:
     """A removed device leaves no issue behind."""
-    await post_config(client, CONFIG)
-    wrong = measurement_packet(CONFIG, [(DEVICE_EPOCH, {})], key=WRONG_KEY)
     for _ in range(3):
-        await client.post("/Q5/m", data=wrong)
+        await configured_q5.upload_rows([(DEVICE_EPOCH, {})], key=WRONG_KEY)
     assert get_issue(hass, ISSUE_WRONG_KEY) is not None
     assert await hass.config_entries.async_remove(setup_entry.entry_id)
     await hass.async_block_till_done()

@@ -5,10 +5,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp.test_utils import TestClient
 from homeassistant.const import EVENT_STATE_REPORTED
 from homeassistant.core import Event, EventStateReportedData, HomeAssistant, callback
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.flexscada.entity_specs import metric_unique_id
 from custom_components.flexscada.protocol import FieldKind
@@ -16,26 +14,16 @@ from custom_components.flexscada.protocol import FieldKind
 from .common import (
     DEVICE_EPOCH,
     UID,
-    distinct_values,
+    Q5Uploads,
     entity_id_of,
-    example_config,
-    layout_of,
-    measurement_packet,
-    post_config,
-    post_measurement,
 )
 
 
 async def test_unchanged_readings_are_not_rewritten(
-    hass: HomeAssistant, client: TestClient, setup_entry: MockConfigEntry
+    hass: HomeAssistant, reporting_q5: Q5Uploads
 ) -> None:
     """A repeat of the same readings writes only what changed (last upload); a new value writes."""
-    config = example_config()
-    layout = layout_of(config)
-    assert await post_config(client, config) == HTTPStatus.OK
-    values = distinct_values(layout)
-    status, _ = await post_measurement(client, measurement_packet(config, [(DEVICE_EPOCH, values)]))
-    assert status == HTTPStatus.OK
+    values = reporting_q5.values()
     await hass.async_block_till_done()
 
     written: list[str] = []
@@ -46,20 +34,16 @@ async def test_unchanged_readings_are_not_rewritten(
         reported.append(event.data["entity_id"])
 
     hass.bus.async_listen(EVENT_STATE_REPORTED, on_reported, event_filter=callback(lambda _: True))
-    status, _ = await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH + 60, values)])
-    )
+    status, _ = await reporting_q5.upload(values, epoch=DEVICE_EPOCH + 60)
     assert status == HTTPStatus.OK
     await hass.async_block_till_done()
     # Nothing was written unchanged (last_upload shows whole seconds: it may repeat).
     assert [e for e in reported if "last_upload" not in e] == []
     assert [e for e in written if "last_upload" not in e] == []
 
-    float_field = next(f for f in layout.fields if f.kind is FieldKind.FLOAT)
+    float_field = next(f for f in reporting_q5.layout.fields if f.kind is FieldKind.FLOAT)
     changed = {**values, float_field.key: 1234.5}
-    status, _ = await post_measurement(
-        client, measurement_packet(config, [(DEVICE_EPOCH + 120, changed)])
-    )
+    status, _ = await reporting_q5.upload(changed, epoch=DEVICE_EPOCH + 120)
     assert status == HTTPStatus.OK
     await hass.async_block_till_done()
     entity_id = entity_id_of(hass, metric_unique_id(UID, float_field))
@@ -72,15 +56,11 @@ async def test_unchanged_readings_are_not_rewritten(
 async def test_upload_is_persisted_before_it_is_acknowledged(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],
-    client: TestClient,
-    setup_entry: MockConfigEntry,
+    configured_q5: Q5Uploads,
 ) -> None:
     """A 200 means the rows are on disk: a kill -9 right after it loses nothing acknowledged."""
-    config = example_config()
-    layout = layout_of(config)
-    assert await post_config(client, config) == HTTPStatus.OK
-    rows = [(DEVICE_EPOCH + 60 * i, distinct_values(layout, i)) for i in range(3)]
-    status, _ = await post_measurement(client, measurement_packet(config, rows))
+    rows = [(DEVICE_EPOCH + 60 * i, configured_q5.values(i)) for i in range(3)]
+    status, _ = await configured_q5.upload_rows(rows)
     assert status == HTTPStatus.OK
     # No time passes and no task runs: what the response promised is already stored.
     stored = hass_storage[f"flexscada.{UID}"]["data"]

@@ -47,15 +47,14 @@ def keyword_literals(name: str) -> set[str]:
 
 
 def flow_error_literals() -> set[str]:
-    """Return every `errors[...] = "<key>"` value of the config flow."""
+    """Return every error key the config flow raises: `_FormError(<field>, "<key>")`."""
     return {
-        node.value.value
+        node.args[1].value
         for node in ast.walk(SOURCES["config_flow.py"])
-        if isinstance(node, ast.Assign)
-        and isinstance(node.targets[0], ast.Subscript)
-        and isinstance(node.targets[0].value, ast.Name)
-        and node.targets[0].value.id == "errors"
-        and isinstance(node.value, ast.Constant)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "_FormError"
+        and isinstance(node.args[1], ast.Constant)
     }
 
 
@@ -81,7 +80,7 @@ def test_flow_steps_errors_and_aborts_have_strings() -> None:
         assert set(steps[step]["data_description"]) == fields
     options = STRINGS["options"]["step"]["init"]
     assert set(options["data"]) == {str(key) for key in config_flow.OPTIONS_SCHEMA.schema}
-    assert flow_error_literals() <= set(STRINGS["config"]["error"])
+    assert flow_error_literals() == set(STRINGS["config"]["error"])
     # Reasons raised by Home Assistant on our behalf, plus any the code names itself.
     reasons = {"already_configured", "already_in_progress", "reauth_successful"}
     reasons |= {"reconfigure_successful"} | keyword_literals("reason")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_KEY, CONF_UID, DOMAIN
-from .device import Q5Device, device_store
+from .device import FlexscadaConfigEntry, Q5Device
 from .discovery import async_forget_uploads, async_setup_discovery
+from .entity_set import async_setup_entity_set
 from .issues import async_clear_issues
+from .registry import async_follow_device_registry
+from .store import device_store
 from .views import async_register_views
 
 # An empty `flexscada:` in configuration.yaml loads the integration before any Q5 is added, so
@@ -26,8 +28,6 @@ PLATFORMS: list[Platform] = [
     Platform.SWITCH,
 ]
 
-type FlexscadaConfigEntry = ConfigEntry[Q5Device]
-
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the upload views once per Home Assistant process (views cannot be removed)."""
@@ -41,10 +41,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) ->
     device = Q5Device(hass, entry, bytes.fromhex(entry.data[CONF_KEY]))
     async_forget_uploads(hass, device.uid)
     await device.async_load()
-    # The device exists from the start, even before the Q5 has sent its config.
-    dr.async_get(hass).async_get_or_create(config_entry_id=entry.entry_id, **device.device_info)
-    device.async_remove_stale_entities()
     entry.runtime_data = device
+    async_follow_device_registry(hass, entry)
+    async_setup_entity_set(hass, entry)
     entry.async_on_unload(device.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

@@ -14,9 +14,9 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
-from .device import Q5Device
+from .device import FlexscadaConfigEntry, Q5Device
 from .entity import Q5DiagnosticEntity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import Q5MetricBinarySensorEntityDescription
 
 PARALLEL_UPDATES = 0
@@ -49,8 +49,8 @@ async def async_setup_entry(
     async_add_entities(
         Q5DiagnosticBinarySensor(device, description) for description in DIAGNOSTIC_BINARY_SENSORS
     )
-    device.async_register_platform(
-        Q5MetricBinarySensorEntityDescription, async_add_entities, Q5MetricBinarySensor
+    async_add_platform_entities(
+        hass, entry, Q5MetricBinarySensorEntityDescription, async_add_entities, Q5MetricBinarySensor
     )
 
 

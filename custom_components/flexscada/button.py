@@ -8,8 +8,9 @@ from homeassistant.components.button import ButtonEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
+from .device import FlexscadaConfigEntry
 from .entity import Q5ControlEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import Q5RelayButtonEntityDescription
 
 PARALLEL_UPDATES = 0
@@ -21,8 +22,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the relay buttons of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(
-        Q5RelayButtonEntityDescription, async_add_entities, Q5RelayButton
+    async_add_platform_entities(
+        hass, entry, Q5RelayButtonEntityDescription, async_add_entities, Q5RelayButton
     )
 
 

@@ -13,12 +13,11 @@ from typing import Any, override
 
 from homeassistant.config_entries import (
     ConfigEntry,
-    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -47,9 +46,10 @@ from .const import (
     DEFAULT_COMMAND_EXPIRY,
     DOMAIN,
 )
-from .device import Q5Device
-from .discovery import CachedUpload, async_cached_uploads, check_key
+from .device import loaded_device
+from .discovery import async_cached_uploads
 from .issues import async_clear_issues
+from .keys import CachedUpload, check_key
 from .protocol import InvalidKeyError, key_from_hex, key_from_passphrase
 
 MAX_UID = 0xFFFFFFFF
@@ -98,6 +98,20 @@ OPTIONS_SCHEMA = probatio.Schema(
 )
 
 
+class MissingSecretError(Exception):
+    """The form gave neither a key nor a password."""
+
+
+class _FormError(Exception):
+    """A form input that cannot be taken: the field to show the error at, and its key."""
+
+    def __init__(self, field: str, error: str) -> None:
+        """Initialize with the form field (or "base") and the translation key of the error."""
+        super().__init__(error)
+        self.field = field
+        self.error = error
+
+
 class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle a config flow for a FlexSCADA Q5 device."""
 
@@ -116,21 +130,20 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ask for the device's uid and its password or key."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            if (uid := _uid_from_input(user_input[CONF_UID])) is None:
-                errors[CONF_UID] = "invalid_uid"
-            else:
-                self._uid = uid
+            try:
+                self._uid = _uid_from_input(user_input[CONF_UID])
                 # A discovery flow for the same device may be waiting: the user's own flow
                 # goes ahead, and creating the entry aborts that one.
                 await self.async_set_unique_id(str(self._uid), raise_on_progress=False)
                 self._abort_if_unique_id_configured()
-                if (result := await self._async_create_from_form(user_input, errors)) is not None:
-                    return result
+                return await self._async_create_entry_from(user_input)
+            except _FormError as err:
+                errors[err.field] = err.error
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(USER_SCHEMA, user_input),
             errors=errors,
-            description_placeholders={"server_url": self._server_url()},
+            description_placeholders={"server_url": _server_url(self.hass)},
         )
 
     async def async_step_integration_discovery(
@@ -148,11 +161,11 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the password or key of the device that is sending data."""
         errors: dict[str, str] = {}
-        if (
-            user_input is not None
-            and (result := await self._async_create_from_form(user_input, errors)) is not None
-        ):
-            return result
+        if user_input is not None:
+            try:
+                return await self._async_create_entry_from(user_input)
+            except _FormError as err:
+                errors[err.field] = err.error
         return self.async_show_form(
             step_id="discovery_confirm",
             data_schema=SECRET_SCHEMA,
@@ -169,18 +182,11 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the device's new password or key, checked against its newest failing upload."""
         entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            device = _loaded_device(entry)
-            # The failing upload vouches for the new key however old it is.
-            uploads = [device.last_failed_upload] if device is not None else []
-            if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
-                return self._async_update_key(entry, found[0])
-        return self.async_show_form(
-            step_id="reauth_confirm",
-            data_schema=SECRET_SCHEMA,
-            errors=errors,
-            description_placeholders={"name": entry.title},
+        device = loaded_device(entry)
+        # The failing upload vouches for the new key however old it is.
+        uploads = [device.keys.last_failed_upload] if device is not None else []
+        return await self._async_step_new_key(
+            entry, user_input, uploads, step_id="reauth_confirm", placeholders={"name": entry.title}
         )
 
     async def async_step_reconfigure(
@@ -191,68 +197,54 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         A different uid is a different device, so there is no uid field: add that device instead.
         """
         entry = self._get_reconfigure_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            device = _loaded_device(entry)
-            newest = device.newest_upload if device is not None else None
-            recent = newest is not None and newest.is_recent(dt_util.utcnow())
-            uploads = [newest] if recent else []
-            if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
-                return self._async_update_key(entry, found[0])
-        return self.async_show_form(
+        device = loaded_device(entry)
+        newest = device.keys.newest_upload if device is not None else None
+        recent = newest is not None and newest.is_recent(dt_util.utcnow())
+        return await self._async_step_new_key(
+            entry,
+            user_input,
+            [newest] if recent else [],
             step_id="reconfigure",
-            data_schema=SECRET_SCHEMA,
-            errors=errors,
-            description_placeholders={"name": entry.title, "server_url": self._server_url()},
+            placeholders={"name": entry.title, "server_url": _server_url(self.hass)},
         )
 
-    async def _async_create_from_form(
-        self, user_input: dict[str, Any], errors: dict[str, str]
-    ) -> ConfigFlowResult | None:
+    async def _async_step_new_key(
+        self,
+        entry: ConfigEntry,
+        user_input: dict[str, Any] | None,
+        uploads: Iterable[CachedUpload | None],
+        *,
+        step_id: str,
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult:
+        """Ask for a new password or key of a configured device (reauth and reconfigure)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                key, _name = await _async_validate_key(self.hass, user_input, uploads)
+                return self._async_update_key(entry, key)
+            except _FormError as err:
+                errors[err.field] = err.error
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=SECRET_SCHEMA,
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def _async_create_entry_from(self, user_input: dict[str, Any]) -> ConfigFlowResult:
         """Create the entry for `self._uid` if the form's key fits its cached uploads."""
         uploads = async_cached_uploads(self.hass, self._uid)
-        if (found := await self._async_key_from_form(user_input, uploads, errors)) is None:
-            return None
-        key, name = found
+        key, name = await _async_validate_key(self.hass, user_input, uploads)
         return self.async_create_entry(
             title=name or f"Q5 {self._uid}",
             data={CONF_UID: self._uid, CONF_KEY: key.hex()},
         )
 
-    async def _async_key_from_form(
-        self,
-        user_input: dict[str, Any],
-        uploads: Iterable[CachedUpload | None],
-        errors: dict[str, str],
-    ) -> tuple[bytes, str | None] | None:
-        """Return the form's key and the device name it revealed; None with `errors` set."""
-        try:
-            key = _key_from_input(user_input)
-        except InvalidKeyError:
-            errors[CONF_KEY] = "invalid_key"
-            return None
-        except ValueError:
-            errors["base"] = "missing_secret"
-            return None
-        check = await self.hass.async_add_executor_job(
-            check_key, [upload for upload in uploads if upload is not None], key
-        )
-        if check.matches is False:
-            errors["base"] = "invalid_auth"
-            return None
-        return key, check.name
-
     def _async_update_key(self, entry: ConfigEntry, key: bytes) -> ConfigFlowResult:
         """Store a new key, withdraw the device's issues and reload it."""
         async_clear_issues(self.hass, int(entry.data[CONF_UID]))
         return self.async_update_reload_and_abort(entry, data_updates={CONF_KEY: key.hex()})
-
-    def _server_url(self) -> str:
-        """Return the URL the device should use as its server."""
-        try:
-            return get_url(self.hass, allow_ip=True, prefer_external=True)
-        except NoURLAvailableError:
-            return "http://<home-assistant>:8123"
 
 
 class FlexscadaOptionsFlow(OptionsFlow):
@@ -275,19 +267,11 @@ class FlexscadaOptionsFlow(OptionsFlow):
         )
 
 
-def _loaded_device(entry: ConfigEntry) -> Q5Device | None:
-    """Return the runtime of a loaded entry, None when it is not loaded."""
-    if entry.state is not ConfigEntryState.LOADED:
-        return None
-    device: Q5Device = entry.runtime_data
-    return device
-
-
-def _uid_from_input(value: object) -> int | None:
-    """Return the uid typed in the form (a uint32 in decimal), None if it is not one."""
+def _uid_from_input(value: object) -> int:
+    """Return the uid typed in the form (a uint32 in decimal)."""
     text = str(value).strip().lstrip("0") or "0"
     if not text.isdecimal() or len(text) > len(str(MAX_UID)) or int(text) > MAX_UID:
-        return None
+        raise _FormError(CONF_UID, "invalid_uid")
     return int(text)
 
 
@@ -297,4 +281,30 @@ def _key_from_input(user_input: dict[str, Any]) -> bytes:
         return key_from_hex(key_text)
     if passphrase := str(user_input.get(CONF_PASSPHRASE) or ""):
         return key_from_passphrase(passphrase)
-    raise ValueError("neither a key nor a passphrase")
+    raise MissingSecretError
+
+
+async def _async_validate_key(
+    hass: HomeAssistant, user_input: dict[str, Any], uploads: Iterable[CachedUpload | None]
+) -> tuple[bytes, str | None]:
+    """Return the form's key and the device name it revealed; raise `_FormError` if unfit."""
+    try:
+        key = _key_from_input(user_input)
+    except InvalidKeyError as err:
+        raise _FormError(CONF_KEY, "invalid_key") from err
+    except MissingSecretError as err:
+        raise _FormError("base", "missing_secret") from err
+    check = await hass.async_add_executor_job(
+        check_key, [upload for upload in uploads if upload is not None], key
+    )
+    if check.matches is False:
+        raise _FormError("base", "invalid_auth")
+    return key, check.name
+
+
+def _server_url(hass: HomeAssistant) -> str:
+    """Return the URL the device should use as its server."""
+    try:
+        return get_url(hass, allow_ip=True, prefer_external=True)
+    except NoURLAvailableError:
+        return "http://<home-assistant>:8123"

@@ -10,9 +10,8 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from . import FlexscadaConfigEntry
 from .const import CONF_KEY, CONF_PASSPHRASE
-from .device import Q5Device
+from .device import FlexscadaConfigEntry, Q5Device
 
 # The entry's key, and anything key- or password-like in the device JSON. The device JSON's
 # `cloud` is this Home Assistant's URL as the device reaches it (often a public address), and
@@ -87,7 +86,7 @@ def _device_diagnostics(device: Q5Device) -> dict[str, Any]:
         "counters": {
             "rows_total": device.rows_total,
             "rows_in_last_upload": device.rows_in_last_upload,
-            "integrity_failures_in_a_row": device.integrity_failures,
+            "integrity_failures_in_a_row": device.keys.failures,
         },
         "availability": {
             "available": device.available,

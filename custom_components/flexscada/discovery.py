@@ -1,17 +1,15 @@
-"""Uploads from Q5s that Home Assistant does not know yet, and checking a key against an upload.
+"""Uploads from Q5s that Home Assistant does not know yet.
 
 A Q5 is an HTTP client: the only way to discover one is that it starts posting to us. Its uid is
 in clear, everything else is sealed with its key, so an upload from an unknown uid starts one
 discovery flow, and the newest uploads are kept (bounded in count, age and bytes) so the key the
-user then enters can be checked against what the device really sends.
+user then enters can be checked against what the device really sends (see keys.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Final
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
@@ -21,85 +19,14 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import CONF_UID, DOMAIN
-from .protocol import (
-    BadConfigError,
-    IntegrityError,
-    Q5ProtocolError,
-    open_config_packet,
-    open_measurement_packet,
-)
+from .keys import CachedUpload, UploadKind
 
 # Enough for a handful of unconfigured devices at once, each with a few days of backlog at the
-# vendor's defaults; a larger upload is not kept (a later, smaller one will be).
+# vendor's defaults (one upload is at most keys.MAX_CACHED_UPLOAD_BYTES).
 MAX_CACHED_UIDS: Final = 16
-MAX_CACHED_UPLOAD_BYTES: Final = 256 * 1024
 MAX_CACHE_BYTES: Final = 1024 * 1024
-MAX_UPLOAD_AGE: Final = timedelta(hours=1)
 
 DATA_UPLOAD_CACHE: HassKey[UploadCache] = HassKey(f"{DOMAIN}_upload_cache")
-
-
-class UploadKind(StrEnum):
-    """Which endpoint an upload was posted to."""
-
-    MEASUREMENT = "measurement"
-    CONFIG = "config"
-
-
-@dataclass(frozen=True, slots=True)
-class CachedUpload:
-    """One upload kept to check a key against."""
-
-    kind: UploadKind
-    body: bytes
-    received: datetime = field(default_factory=dt_util.utcnow)
-
-    @classmethod
-    def keep(cls, kind: UploadKind, body: bytes) -> CachedUpload | None:
-        """Return the upload to keep, or None when it is too large to hold in memory."""
-        if len(body) > MAX_CACHED_UPLOAD_BYTES:
-            return None
-        return cls(kind, body)
-
-    def is_recent(self, now: datetime) -> bool:
-        """Return True while the upload is young enough to vouch for the device's key."""
-        return now - self.received <= MAX_UPLOAD_AGE
-
-
-@dataclass(frozen=True, slots=True)
-class KeyCheck:
-    """What the uploads said about a key."""
-
-    #: True: the newest checkable upload opens with the key; False: it does not;
-    #: None: there was no upload to check against.
-    matches: bool | None
-    #: The device's name, from a config upload that opens with the key.
-    name: str | None = None
-
-
-def check_key(uploads: Iterable[CachedUpload], key: bytes) -> KeyCheck:
-    """Check a key against uploads, newest first: the newest one that can be checked decides.
-
-    Blocking (decrypts up to MAX_CACHED_UPLOAD_BYTES per upload): run it in the executor.
-    """
-    matches: bool | None = None
-    name: str | None = None
-    for upload in sorted(uploads, key=lambda upload: upload.received, reverse=True):
-        try:
-            if upload.kind is UploadKind.CONFIG:
-                name = open_config_packet(key, upload.body).name
-            else:
-                open_measurement_packet(key, upload.body)
-        except IntegrityError:
-            if matches is None:
-                return KeyCheck(matches=False)
-            continue
-        except BadConfigError:
-            pass  # it opened, so the key is right; the JSON itself is not usable
-        except Q5ProtocolError:
-            continue  # malformed before the integrity check: it can vouch for nothing
-        matches = True
-    return KeyCheck(matches=matches, name=name)
 
 
 @dataclass(slots=True)

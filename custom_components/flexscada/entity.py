@@ -12,7 +12,8 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from propcache.api import cached_property
 
 from .const import DOMAIN
-from .device import MeasuredValue, Q5Device
+from .device import Q5Device
+from .entity_set import entity_set_of
 from .entity_specs import (
     Q5ChannelEntityDescription,
     Q5FeedNumberEntityDescription,
@@ -21,6 +22,7 @@ from .entity_specs import (
     Q5SwitchEntityDescription,
 )
 from .protocol import DeviceAction
+from .store import MeasuredValue
 
 
 class Q5Entity(Entity):
@@ -34,18 +36,14 @@ class Q5Entity(Entity):
     def __init__(self, device: Q5Device, unique_id: str) -> None:
         """Initialize from the device runtime."""
         self.device = device
-        self._attr_unique_id = self._subscription_id = unique_id
+        self._attr_unique_id = unique_id
         self._attr_device_info = device.device_info
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Subscribe to the device's updates."""
+        """Listen to the device's updates."""
         await super().async_added_to_hass()
-        self.async_on_remove(self.device.async_subscribe(self._subscription_id, self))
-
-    @callback
-    def async_set_spec(self, spec: Q5ChannelEntityDescription) -> None:
-        """Follow a changed device config; the device's own entities have nothing to follow."""
+        self.async_on_remove(self.device.async_add_listener(self.async_handle_device_update))
 
     def _written_from(self) -> object:
         """Return what this entity's state depends on, or None when that is not known here."""
@@ -98,8 +96,14 @@ class Q5ChannelEntity(Q5Entity):
         super().__init__(device, description.unique_id)
         self.entity_description = description
 
-    @callback
     @override
+    async def async_added_to_hass(self) -> None:
+        """Listen to the device, and follow its config through the entity set."""
+        await super().async_added_to_hass()
+        entity_set = entity_set_of(self.hass, self.device.entry)
+        self.async_on_remove(entity_set.async_follow(self.entity_description.unique_id, self))
+
+    @callback
     def async_set_spec(self, spec: Q5ChannelEntityDescription) -> None:
         """Follow a changed device config (a relabelled channel, a new unit)."""
         self.entity_description = spec
@@ -141,7 +145,10 @@ class Q5ControlEntity(Q5ChannelEntity):
         """Queue a command, refusing when the channel left the device's config."""
         # Control entities only exist while the device has a config, so the one way an action
         # can miss is a channel removed by a config that arrived after the action was started.
-        if self.entity_description.unique_id not in self.device.specs:
+        if (
+            self.entity_description.unique_id
+            not in entity_set_of(self.hass, self.device.entry).specs
+        ):
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_channel",

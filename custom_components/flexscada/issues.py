@@ -29,33 +29,34 @@ def async_raise_layout_mismatch(
     carried_bits: int,
 ) -> None:
     """Report that the device's uploads do not fit the config it says it has."""
-    ir.async_create_issue(
+    _async_raise(
         hass,
-        DOMAIN,
-        issue_id(ISSUE_LAYOUT_MISMATCH, uid),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_LAYOUT_MISMATCH,
-        translation_placeholders={
-            "device": device,
-            "config_version": str(config_version),
-            "needed_bits": str(needed_bits),
-            "carried_bits": str(carried_bits),
-        },
+        ISSUE_LAYOUT_MISMATCH,
+        uid,
+        device=device,
+        config_version=str(config_version),
+        needed_bits=str(needed_bits),
+        carried_bits=str(carried_bits),
     )
 
 
 @callback
 def async_raise_wrong_key(hass: HomeAssistant, uid: int, device: str, failures: int) -> None:
     """Report that the device keeps sending uploads its stored key cannot open."""
+    _async_raise(hass, ISSUE_WRONG_KEY, uid, device=device, failures=str(failures))
+
+
+@callback
+def _async_raise(hass: HomeAssistant, kind: str, uid: int, **placeholders: str) -> None:
+    """Raise (or update) one kind of issue of one device; the kind is its translation key."""
     ir.async_create_issue(
         hass,
         DOMAIN,
-        issue_id(ISSUE_WRONG_KEY, uid),
+        issue_id(kind, uid),
         is_fixable=False,
         severity=ir.IssueSeverity.ERROR,
-        translation_key=ISSUE_WRONG_KEY,
-        translation_placeholders={"device": device, "failures": str(failures)},
+        translation_key=kind,
+        translation_placeholders=placeholders,
     )
 
 

@@ -10,9 +10,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
 from .const import DOMAIN
+from .device import FlexscadaConfigEntry
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import Q5FeedNumberEntityDescription
 from .protocol import SetFeed
 
@@ -29,8 +30,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the feed numbers of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(
-        Q5FeedNumberEntityDescription, async_add_entities, Q5FeedNumber
+    async_add_platform_entities(
+        hass, entry, Q5FeedNumberEntityDescription, async_add_entities, Q5FeedNumber
     )
 
 

@@ -17,9 +17,9 @@ from homeassistant.const import UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
-from .device import Q5Device
+from .device import FlexscadaConfigEntry, Q5Device
 from .entity import Q5DiagnosticEntity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import Q5MetricSensorEntityDescription
 
 # Entities only read the device runtime; nothing here does I/O.
@@ -81,8 +81,8 @@ async def async_setup_entry(
     async_add_entities(
         Q5DiagnosticSensor(device, description) for description in DIAGNOSTIC_SENSORS
     )
-    device.async_register_platform(
-        Q5MetricSensorEntityDescription, async_add_entities, Q5MetricSensor
+    async_add_platform_entities(
+        hass, entry, Q5MetricSensorEntityDescription, async_add_entities, Q5MetricSensor
     )
 
 

@@ -8,8 +8,9 @@ from homeassistant.components.switch import SwitchEntity
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import FlexscadaConfigEntry
+from .device import FlexscadaConfigEntry
 from .entity import Q5ControlEntity, Q5MetricEntity
+from .entity_set import async_add_platform_entities
 from .entity_specs import Q5SwitchEntityDescription
 from .protocol import SetFeed, SetRelay
 
@@ -23,8 +24,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the switches of a Q5, now and whenever its config brings new ones."""
-    entry.runtime_data.async_register_platform(
-        Q5SwitchEntityDescription, async_add_entities, Q5Switch
+    async_add_platform_entities(
+        hass, entry, Q5SwitchEntityDescription, async_add_entities, Q5Switch
     )
 
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from aiohttp import web
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, MAX_CONFIG_BYTES, MAX_UPLOAD_BYTES
-from .device import Q5Device, UploadResponse
-from .discovery import UploadKind, async_unknown_upload
+from .device import Q5Device, loaded_device
+from .discovery import async_unknown_upload
+from .keys import UploadKind
 from .logs import ThrottledLogger
 from .protocol import Q5ProtocolError, peek_uid
+from .replies import UploadResponse
 
 MEASUREMENT_URL = "/Q5/m"
 CONFIG_URL = "/Q5/cfg/{uid}"
@@ -40,11 +41,7 @@ def async_register_views(hass: HomeAssistant) -> None:
 
 def _loaded_device(hass: HomeAssistant, uid: int) -> Q5Device | None:
     """Return the runtime of the loaded config entry for this uid, if any."""
-    entry = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, str(uid))
-    if entry is None or entry.state is not ConfigEntryState.LOADED:
-        return None
-    device: Q5Device = entry.runtime_data
-    return device
+    return loaded_device(hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, str(uid)))
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
