@@ -33,6 +33,7 @@ from homeassistant.helpers.typing import DiscoveryInfoType
 from homeassistant.util import dt as dt_util
 import probatio
 
+from . import FlexscadaConfigEntry
 from .const import (
     CONF_AVAILABILITY_FACTOR,
     CONF_CLOCK_SYNC,
@@ -108,7 +109,7 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     @staticmethod
     @callback
     @override
-    def async_get_options_flow(config_entry: ConfigEntry) -> FlexscadaOptionsFlow:
+    def async_get_options_flow(config_entry: FlexscadaConfigEntry) -> FlexscadaOptionsFlow:
         """Return the options flow."""
         return FlexscadaOptionsFlow()
 

@@ -48,6 +48,10 @@ DIAGNOSTIC_SENSORS: dict[str, Q5DiagnosticSensorEntityDescription] = {
         Q5DiagnosticSensorEntityDescription(
             key=LAST_UPLOAD,
             translation_key=LAST_UPLOAD,
+            # Disabled by default: every upload changes it, and Home Assistant's logbook records
+            # each change of a sensor without a unit or state class (a timestamp can have
+            # neither). The connectivity sensor says whether uploads keep arriving.
+            entity_registry_enabled_default=False,
             device_class=SensorDeviceClass.TIMESTAMP,
             value_fn=lambda device: device.last_upload,
         ),
