@@ -129,11 +129,24 @@ def executed_commands(simulator_log: Path, *needles: str) -> list[str]:
 
 
 async def run_checks(
-    state: DemoState, results: list[Result], startup_seconds: float, simulator_log: Path
+    state: DemoState,
+    results: list[Result],
+    startup_seconds: float,
+    simulator_log: Path,
+    expect_ha_version: str | None = None,
 ) -> None:
     """Run the REST checks against a running demo."""
     async with aiohttp.ClientSession() as session:
         api = Api(session, state)
+        if expect_ha_version is not None:
+            running = (await api.get("/api/config"))["version"]
+            results.append(
+                Result(
+                    "Home Assistant release",
+                    running == expect_ha_version,
+                    f"running {running}, expected {expect_ha_version}",
+                )
+            )
 
         async def entities_with_values() -> dict[str, dict[str, Any]] | None:
             states = await api.our_states()
@@ -329,6 +342,9 @@ def main() -> int:
     parser.add_argument("--state-dir", default=str(REPO / ".demo" / "check"))
     parser.add_argument("--timeout", type=float, default=300, help="start-up timeout (s)")
     parser.add_argument("--keep", action="store_true", help="keep the state dir afterwards")
+    parser.add_argument(
+        "--expect-ha-version", help="fail unless the demo's Home Assistant is this release"
+    )
     args = parser.parse_args()
 
     port = args.port or free_port()
@@ -339,7 +355,11 @@ def main() -> int:
         wait_for_demo(demo, state_dir, args.timeout)
         results.append(Result("demo starts", True, f"Home Assistant on port {port}, onboarded"))
         state = DemoState.load(state_dir / "state.json")
-        asyncio.run(run_checks(state, results, args.timeout, state_dir / "simulator.log"))
+        asyncio.run(
+            run_checks(
+                state, results, args.timeout, state_dir / "simulator.log", args.expect_ha_version
+            )
+        )
     except (RuntimeError, TimeoutError, aiohttp.ClientError, OSError) as err:
         results.append(Result("demo run", False, str(err)))
     finally:

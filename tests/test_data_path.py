@@ -366,13 +366,16 @@ async def test_two_devices_are_routed_by_uid(hass: HomeAssistant, client: TestCl
 async def test_less_used_diagnostics_start_disabled(
     hass: HomeAssistant, client: TestClient
 ) -> None:
-    """Firmware, config version, row count and clock offset start disabled; the rest enabled."""
+    """Every diagnostic sensor starts disabled (last upload: one logbook entry per upload else).
+
+    Connectivity stays enabled: it changes only when the device goes silent or comes back.
+    """
     registry = er.async_get(hass)
-    for key in ("firmware", "config_version", "rows_in_last_upload", "clock_offset"):
+    for key in ("last_upload", "firmware", "config_version", "rows_in_last_upload", "clock_offset"):
         entry = registry.async_get(entity_id_of(hass, f"{UID}_{key}"))
         assert entry is not None
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-    for key in ("last_upload", "connectivity"):
+    for key in ("connectivity",):
         entry = registry.async_get(entity_id_of(hass, f"{UID}_{key}"))
         assert entry is not None
         assert entry.disabled_by is None

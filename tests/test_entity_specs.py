@@ -41,4 +41,4 @@ async def test_diagnostics_are_never_removed_as_stale(
 
     # A removed entry would come back re-created (settings restored, but a new entity).
     assert [e.data for e in changes if e.data["action"] in ("create", "remove")] == []
-    assert hass.states.get(entity_id_of(hass, f"{UID}_last_upload")) is not None
+    assert hass.states.get(entity_id_of(hass, f"{UID}_connectivity")) is not None

@@ -32,6 +32,7 @@ from homeassistant.helpers.typing import DiscoveryInfoType
 from homeassistant.util import dt as dt_util
 import probatio
 
+from .device import FlexscadaConfigEntry
 from .const import (
     CONF_AVAILABILITY_FACTOR,
     CONF_CLOCK_SYNC,
@@ -122,7 +123,7 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     @staticmethod
     @callback
     @override
-    def async_get_options_flow(config_entry: ConfigEntry) -> FlexscadaOptionsFlow:
+    def async_get_options_flow(config_entry: FlexscadaConfigEntry) -> FlexscadaOptionsFlow:
         """Return the options flow."""
         return FlexscadaOptionsFlow()
 

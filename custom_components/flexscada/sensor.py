@@ -37,6 +37,10 @@ DIAGNOSTIC_SENSORS: tuple[Q5DiagnosticSensorEntityDescription, ...] = (
     Q5DiagnosticSensorEntityDescription(
         key="last_upload",
         translation_key="last_upload",
+        # Disabled by default: every upload changes it, and Home Assistant's logbook records
+        # each change of a sensor without a unit or state class (a timestamp can have
+        # neither). The connectivity sensor says whether uploads keep arriving.
+        entity_registry_enabled_default=False,
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda device: device.last_upload,
     ),

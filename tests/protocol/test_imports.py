@@ -50,7 +50,7 @@ def test_package_loads_without_home_assistant() -> None:
         "module = importlib.util.module_from_spec(spec)\n"
         "sys.modules['q5proto'] = module\n"
         "spec.loader.exec_module(module)\n"
-        "import q5proto.__main__\n"
+        "import q5proto.__main__, q5proto.cli\n"
         "assert not [m for m in sys.modules if m.startswith('homeassistant')], 'HA imported'\n"
         "print(len(module.__all__))\n"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -13,11 +14,12 @@ import pytest
 
 from custom_components.flexscada.protocol import (
     Layout,
+    __main__ as entry_point,
     build_config_packet,
     build_measurement_packet,
     seal,
 )
-from custom_components.flexscada.protocol.__main__ import main
+from custom_components.flexscada.protocol.cli import main
 
 from .conftest import EXAMPLE_CONFIG, KEY_HEX, PASSPHRASE, UID
 
@@ -172,3 +174,81 @@ def test_as_subprocess(packet_file: Path, key: bytes) -> None:
     assert result.stdout == ""
     assert result.stderr.strip().endswith("of meta fields")
     assert result.stderr.count("\n") == 1
+
+
+def _hide_home_assistant(tmp_path: Path) -> dict[str, str]:
+    """Return an environment in which `import homeassistant` fails, as if it were not installed."""
+    shadow = tmp_path / "no_home_assistant" / "homeassistant"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "raise ModuleNotFoundError('Home Assistant is hidden', name='homeassistant')\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shadow.parent), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_runs_as_a_directory_without_home_assistant(
+    tmp_path: Path, packet_file: Path, key: bytes
+) -> None:
+    """`python path/to/protocol decode` needs only numpy and cryptography; it warns of nothing."""
+    env = _hide_home_assistant(tmp_path)
+    # The shadow works: the integration package itself can no longer be imported.
+    hidden = subprocess.run(
+        [sys.executable, "-c", "import custom_components.flexscada"],
+        capture_output=True, text=True, check=False, cwd=ROOT, env=env, timeout=120,
+    )  # fmt: skip
+    assert hidden.returncode == 1
+    assert "Home Assistant is hidden" in hidden.stderr
+
+    tool = ROOT / "custom_components" / "flexscada" / "protocol"
+    # -W default shows every warning, the ones Python hides by default included.
+    argv = [sys.executable, "-W", "default", str(tool), "decode", "--config", str(EXAMPLE_CONFIG)]
+    argv += ["--passphrase", PASSPHRASE, str(packet_file)]
+    # From another directory, so nothing is found through the checkout's root on sys.path.
+    result = subprocess.run(
+        argv, capture_output=True, text=True, check=False, cwd=tmp_path, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    first, second = _lines(result.stdout)
+    assert first["uid"] == UID
+    assert first["values"]["inputs.2.avg"] == 12.5
+    assert second["values"]["inputs.1.avg"] is None
+
+    bad = packet_file.with_name("bad.bin")
+    bad.write_bytes(b"\1\2\3\4" + seal(key, b"\0" * 12))
+    result = subprocess.run(
+        [*argv[:-1], str(bad)], capture_output=True, text=True, check=False, cwd=tmp_path, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""
+    # One line, naming the tool as it was run.
+    assert result.stderr.startswith(f"python {tool}: TruncatedPacketError")
+    assert result.stderr.count("\n") == 1
+
+
+def test_entry_point_in_process(
+    monkeypatch: pytest.MonkeyPatch, packet_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both ways the entry point runs: inside the integration's package, and standalone."""
+    argv = ["decode", "--config", str(EXAMPLE_CONFIG), "--passphrase", PASSPHRASE, str(packet_file)]
+    monkeypatch.setattr(sys, "argv", ["protocol", *argv])
+    assert entry_point.run() == 0
+    assert len(_lines(capsys.readouterr().out)) == 2
+
+    directory = Path(entry_point.__file__).parent
+    monkeypatch.setattr(entry_point, "__package__", "")
+    monkeypatch.setattr(sys, "path", [str(directory), *sys.path])
+    try:
+        assert entry_point.run() == 0
+        assert str(directory) not in sys.path  # the sibling modules no longer shadow anything
+        standalone = sys.modules[entry_point.STANDALONE_PACKAGE]
+        assert standalone.cli.main is not main  # a second copy, not the integration's package
+    finally:
+        for name in [n for n in sys.modules if n.startswith(entry_point.STANDALONE_PACKAGE)]:
+            del sys.modules[name]
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert [line["timestamp"] for line in _lines(out)] == [1764000000, 1764000060]
