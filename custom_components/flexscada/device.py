@@ -7,12 +7,13 @@ uploaded) is persisted, so entities exist with their last values straight after 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
 import math
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict
 
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -46,6 +47,7 @@ from .const import (
 )
 from .discovery import CachedUpload, UploadKind
 from .entity_specs import EntitySpec, build_entity_specs
+from .freshness import Freshness, StoredFreshness, Verdict
 from .issues import (
     ISSUE_LAYOUT_MISMATCH,
     ISSUE_WRONG_KEY,
@@ -96,6 +98,8 @@ class StoredDevice(TypedDict):
     rows_in_last_upload: int
     rows_total: int
     commands: StoredQueue | None
+    # Absent in stores written before per-row freshness.
+    freshness: NotRequired[StoredFreshness]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +155,11 @@ class Q5Device:
         self.newest_upload: CachedUpload | None = None
         self.last_failed_upload: CachedUpload | None = None
         self._reauth_requested = False
-        # The time our last clock sync set the device to, until its next upload arrives.
-        self._clock_synced_to: int | None = None
+        # Which rows were seen (replay protection), and the duplicate counters.
+        self.freshness = Freshness()
+        # Uploads of this device are processed one at a time, in arrival order: a backlog still
+        # decoding must not land after a newer upload, nor a measurement after a new config.
+        self._upload_lock = asyncio.Lock()
 
     # -- set-up and persistence ------------------------------------------------------------
 
@@ -170,6 +177,7 @@ class Q5Device:
             key: math.nan if value is None else value for key, value in stored["values"].items()
         }
         self.latest_timestamp = stored["latest_timestamp"]
+        self.freshness = Freshness.from_stored(stored.get("freshness"), self.latest_timestamp)
         self.rows_in_last_upload = stored["rows_in_last_upload"]
         self.rows_total = stored["rows_total"]
         self.commands = CommandQueue.from_stored(self.uid, stored["commands"])
@@ -193,6 +201,7 @@ class Q5Device:
             "rows_in_last_upload": self.rows_in_last_upload,
             "rows_total": self.rows_total,
             "commands": self.commands.as_stored(),
+            "freshness": self.freshness.as_stored(),
         }
 
     @callback
@@ -362,6 +371,11 @@ class Q5Device:
 
     async def async_handle_config(self, body: bytes) -> UploadResponse:
         """Verify, validate and persist a config upload, then follow it with the entities."""
+        async with self._upload_lock:
+            return await self._async_process_config(body)
+
+    async def _async_process_config(self, body: bytes) -> UploadResponse:
+        """Handle a config upload; the caller holds the upload lock."""
         try:
             config = await self._run(len(body), open_config_packet, self.key, body)
             layout = compile_layout(config)
@@ -384,6 +398,11 @@ class Q5Device:
 
     async def async_handle_measurement(self, body: bytes) -> UploadResponse:
         """Decode a measurement upload and update the entities; 200 only once processed."""
+        async with self._upload_lock:
+            return await self._async_process_measurement(body)
+
+    async def _async_process_measurement(self, body: bytes) -> UploadResponse:
+        """Handle a measurement upload; the caller holds the upload lock."""
         try:
             packet = await self._run(len(body), open_measurement_packet, self.key, body)
         except IntegrityError:
@@ -400,8 +419,9 @@ class Q5Device:
         self._async_key_confirmed(body)
 
         meta = packet.meta
-        fresh = self._is_fresh(meta)
-        commands_done = fresh and self._acknowledge_commands(meta.last_cmd_id_ack)
+        received = int(dt_util.utcnow().timestamp())
+        # Acknowledgements only move forward, from any authentic upload (a stale one too).
+        commands_done = self._acknowledge_commands(meta.last_cmd_id_ack, trusted=False)
         if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
             if commands_done:  # no readings to wait for: show the acknowledgement now
                 self._async_notify_entities()
@@ -431,32 +451,34 @@ class Q5Device:
 
         # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
         async_clear_issue(self.hass, ISSUE_LAYOUT_MISMATCH, self.uid)
-        if not fresh:
+        verdict = await self._run(len(body), self.freshness.judge, packet, received)
+        self.freshness.commit(verdict)
+        if verdict.duplicate_count:
+            LOGGER.debug(
+                "Device %s: %d of %d rows seen before (a retransmission or replay), dropped",
+                self.uid,
+                verdict.duplicate_count,
+                len(rows),
+            )
+        if not verdict.fresh:
             # A replay, or a retransmission of an upload already processed: answered as
             # processed, but it changes nothing, not even the device's availability.
-            LOGGER.debug("Device %s: ignoring an upload not newer than the last one", self.uid)
-            return UploadResponse(HTTPStatus.OK, self._reply_body())
-        self._apply_measurements(packet, rows)
+            if commands_done:
+                self._async_notify_entities()
+            self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
+            return UploadResponse(HTTPStatus.OK, self._reply_body(meta.epoch, received))
+        if meta.last_cmd_id_ack < self.commands.last_ack:  # a device reset: trusted when fresh
+            self._acknowledge_commands(meta.last_cmd_id_ack, trusted=True)
+        self._apply_measurements(packet, rows, verdict, received)
         self._async_update_device_registry()
         self._update_availability()
         self._async_notify_entities()
         # Persist before acknowledging: a 200 makes the device delete these rows, so what they
         # changed (rows_total, the newest readings) must survive a crash right after it. The
         # write runs in the executor; the loop only serializes a few KB of JSON.
+        reply = self._reply_body(meta.epoch, received)
         await self._store.async_save(self._stored_data())
-        return UploadResponse(HTTPStatus.OK, self._reply_body())
-
-    def _is_fresh(self, meta: MeasurementMeta) -> bool:
-        """Return True if an upload was sent after the last one we processed.
-
-        The device stamps every upload with its clock (`epoch`), so a genuine new upload is
-        newer than the last processed one; an old upload played back is not. Only our own clock
-        sync moves the device's clock back, and then to the time we sent it: an upload stamped
-        at or after that time is new too.
-        """
-        if self.last_meta is None or meta.epoch > self.last_meta.epoch:
-            return True
-        return self._clock_synced_to is not None and meta.epoch >= self._clock_synced_to
+        return UploadResponse(HTTPStatus.OK, reply)
 
     @callback
     def _async_integrity_failed(self, body: bytes) -> None:
@@ -497,27 +519,28 @@ class Q5Device:
             return func(*args)
         return await self.hass.async_add_executor_job(func, *args)
 
-    def _apply_measurements(self, packet: MeasurementPacket, rows: DecodedRows) -> None:
-        """Take the newest readings and the upload's meta fields."""
-        now = dt_util.utcnow()
-        self.last_upload = now
+    def _apply_measurements(
+        self, packet: MeasurementPacket, rows: DecodedRows, verdict: Verdict, received: int
+    ) -> None:
+        """Take the new rows' counts, the newest readings if newer, and the upload's meta."""
+        self.last_upload = dt_util.utcnow()
         self.last_meta = packet.meta
-        self.clock_offset = packet.meta.epoch - int(now.timestamp())
-        self.rows_in_last_upload = len(rows)
-        self.rows_total += len(rows)
-        self._clock_synced_to = None
-        if len(rows):
-            # Rows are oldest first: the newest is the live state.
-            self.latest_timestamp = int(rows.timestamps[-1])
-            self.values = rows.latest()
+        self.clock_offset = packet.meta.epoch - received
+        self.rows_in_last_upload = verdict.new_count
+        self.rows_total += verdict.new_count
+        if verdict.live_row is not None:
+            self.latest_timestamp = int(verdict.timestamps[verdict.live_row])
+            self.values = rows.row(verdict.live_row)
 
-    def _acknowledge_commands(self, ack: int) -> bool:
+    def _acknowledge_commands(self, ack: int, *, trusted: bool) -> bool:
         """Drop what the device executed and what waited too long; return True if any went.
 
+        An ack below the last one (the device forgot its counter) is taken only from a `trusted`
+        (fresh) upload: a replayed old capture must not bring back executed commands.
         The entities are not told here: the same upload usually carries the readings that show
         the command's effect, and a switch told first would fall back to the old reading.
         """
-        done = self.commands.acknowledge(ack)
+        done = self.commands.acknowledge(ack) if trusted or ack >= self.commands.last_ack else []
         max_age = self.entry.options.get(CONF_COMMAND_EXPIRY, DEFAULT_COMMAND_EXPIRY)
         expired = self.commands.expire(dt_util.utcnow().timestamp(), max_age)
         for command in expired:
@@ -550,17 +573,20 @@ class Q5Device:
         self._async_notify_entities()
         return command
 
-    def _reply_body(self) -> bytes:
-        """Return the sealed reply to a processed upload; empty when there is nothing to say."""
+    def _reply_body(self, epoch: int, received: int) -> bytes:
+        """Return the sealed reply to a processed upload; empty when there is nothing to say.
+
+        The clock is judged on every such upload, duplicate or not: `epoch` is the device's
+        clock when it sent, `received` ours. An unset clock is always set.
+        """
         sync_time: int | None = None
-        if (
+        if readings.clock_is_unset(epoch) or (
             self.entry.options.get(CONF_CLOCK_SYNC, DEFAULT_CLOCK_SYNC)
-            and self.clock_offset is not None
-            and abs(self.clock_offset)
+            and abs(epoch - received)
             > self.entry.options.get(CONF_CLOCK_SYNC_THRESHOLD, DEFAULT_CLOCK_SYNC_THRESHOLD)
         ):
             sync_time = int(dt_util.utcnow().timestamp())
-            self._clock_synced_to = sync_time
+            self.freshness.clock_synced(sync_time)
         commands = self.commands.to_send()
         if sync_time is None and not commands:
             return b""
