@@ -387,6 +387,10 @@ class Q5Device:
         except Q5ProtocolError as err:
             self.problems.report("config", "Device %s: rejected config upload: %s", self.uid, err)
             return UploadResponse(HTTPStatus.BAD_REQUEST)
+        if self.config is not None and self.config.version != config.version:
+            # Readings decoded with the old layout must not show under the new config's
+            # channels (a swapped label); the device's next upload brings the new ones.
+            self.values = {}
         self.config, self.layout = config, layout
         # Persist before acknowledging: the device only re-sends its config when asked.
         await self._store.async_save(self._stored_data())

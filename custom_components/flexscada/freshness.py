@@ -66,8 +66,10 @@ class Verdict:
     restamped_by: int
     #: The first upload stamped from our last clock sync on: the live watermark starts over.
     new_era: bool
-    #: Digest -> time of the new rows to remember.
+    #: Digest -> time of the new rows to remember (the newest `MAX_REMEMBERED_ROWS`).
     remember: dict[str, int]
+    #: The newest time among new rows too old to be remembered, if any: the memory's new floor.
+    horizon: int | None
 
     @property
     def new_count(self) -> int:
@@ -157,6 +159,11 @@ class Freshness:
             new[index] = True
             remember[digest] = int(times[index])
 
+        horizon: int | None = None
+        if len(remember) > MAX_REMEMBERED_ROWS:  # a backlog: the store keeps its newest rows
+            ordered = sorted(remember.items(), key=lambda item: item[1])
+            horizon = ordered[-MAX_REMEMBERED_ROWS - 1][1]
+            remember = dict(ordered[-MAX_REMEMBERED_ROWS:])
         new_era = sync_time is not None and bool(np.any(new & (times >= sync_time)))
         newest = self.newest
         if new_era and newest is not None and sync_time is not None:
@@ -184,6 +191,7 @@ class Freshness:
             restamped_by=shift,
             new_era=new_era,
             remember=remember,
+            horizon=horizon,
         )
 
     def commit(self, verdict: Verdict) -> None:
@@ -203,11 +211,13 @@ class Freshness:
             self.newest = int(verdict.timestamps[verdict.live_row])
         self.last_epoch = verdict.epoch
         self.seen.update(verdict.remember)
+        horizon = verdict.horizon
         if len(self.seen) > MAX_REMEMBERED_ROWS:
             ordered = sorted(self.seen.items(), key=lambda item: item[1])
             dropped = ordered[: len(ordered) - MAX_REMEMBERED_ROWS]
             self.seen = dict(ordered[len(dropped) :])
-            horizon = dropped[-1][1]
+            horizon = dropped[-1][1] if horizon is None else max(horizon, dropped[-1][1])
+        if horizon is not None:
             self.floor = horizon if self.floor is None else max(self.floor, horizon)
 
     def clock_synced(self, time: int) -> None:
