@@ -368,6 +368,8 @@ async def test_large_backlog_in_flight_newer_upload_wins(
     assert battery_state(hass) == row(2)["inputs.1.avg"]
     device = runtime(setup_entry)
     assert (device.rows_total, device.latest_timestamp) == (count + 1, now)
+    # Processed in arrival order: the last upload is the 1-row one.
+    assert device.rows_in_last_upload == 1
     assert len(device.freshness.seen) == MAX_REMEMBERED_ROWS
 
 
