@@ -26,7 +26,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.flexscada import device as device_module
 from custom_components.flexscada.const import INLINE_DECODE_LIMIT, MAX_UPLOAD_BYTES
 from custom_components.flexscada.device import Q5Device
-from custom_components.flexscada.freshness import MAX_REMEMBERED_ROWS, Freshness
+from custom_components.flexscada.freshness import MAX_REMEMBERED_ROWS
 from custom_components.flexscada.protocol import readings
 
 from .common import (
@@ -435,9 +435,61 @@ async def test_two_config_uploads_in_flight(
     assert device.config.version == 44
 
 
-async def test_old_store_loads(hass: HomeAssistant, hass_storage: dict[str, Any]) -> None:
-    """A store written before per-row freshness loads; its last row counts as seen."""
-    freshness = Freshness.from_stored(None, 1_764_000_000)
-    assert (freshness.newest, freshness.floor, freshness.seen) == (1_764_000_000,) * 2 + ({},)
-    again = Freshness.from_stored(freshness.as_stored(), None)
-    assert again.as_stored() == freshness.as_stored()
+async def test_store_from_before_per_row_freshness(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    client_factory: Callable[[], Awaitable[TestClient]],
+) -> None:
+    """A store without freshness loads; what it applied last counts as seen, newer rows do not."""
+    now = now_epoch()
+    hass_storage[f"flexscada.{UID}"] = {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"flexscada.{UID}",
+        "data": {
+            "config": CONFIG,
+            "values": {"inputs.1.avg": 1.5},
+            "latest_timestamp": now,
+            "last_upload": dt_util.utcnow().isoformat(),
+            "meta": None,
+            "rows_in_last_upload": 1,
+            "rows_total": 7,
+            "commands": None,
+        },
+    }
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    client = await client_factory()
+    assert battery_state(hass) == 1.5
+    # The last upload before the update, delivered again: seen.
+    assert await upload(client, [(now, row(1))], epoch=now) == (HTTPStatus.OK, {})
+    assert battery_state(hass) == 1.5
+    assert await upload(client, [(now + 1, row(2))], epoch=now) == (HTTPStatus.OK, {})
+    assert battery_state(hass) == row(2)["inputs.1.avg"]
+    device = runtime(config_entry)
+    assert (device.rows_total, device.freshness.uploads_duplicate) == (8, 1)
+    assert stored(hass_storage)["freshness"]["newest"] == now + 1
+
+
+async def test_uploads_without_rows(
+    hass: HomeAssistant,
+    device_client: TestClient,
+    setup_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An upload queuing no row is heard when sent later than the last; its replay is not."""
+    device = runtime(setup_entry)
+    now = now_epoch()
+    empty = measurement_packet(CONFIG, [], epoch=now)
+    assert await post_measurement(device_client, empty) == (HTTPStatus.OK, {})
+    heard = device.last_upload
+    assert heard is not None
+    freezer.tick(timedelta(seconds=60))
+    assert await post_measurement(device_client, empty) == (HTTPStatus.OK, {"t": now + 60})
+    assert (device.last_upload, device.freshness.uploads_duplicate) == (heard, 1)
+    later = measurement_packet(CONFIG, [], epoch=now + 60)
+    assert await post_measurement(device_client, later) == (HTTPStatus.OK, {})
+    assert device.last_upload == dt_util.utcnow()
+    assert (device.rows_total, device.rows_in_last_upload) == (0, 0)

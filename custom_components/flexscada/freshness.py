@@ -137,8 +137,10 @@ class Freshness:
         """
         count, stride = packet.meta.measurement_count, packet.row_stride
         shift = readings.restamp_offset(packet.meta.epoch, received)
-        raw = np.ndarray((count,), "<u4", packet.rows, strides=(stride,)) if count else []
-        times = np.asarray(raw, dtype=np.int64) + shift
+        times = np.zeros(count, dtype=np.int64)
+        if count:  # each row starts with its uint32 timestamp
+            times += np.ndarray((count,), "<u4", packet.rows, strides=(stride,))
+        times += shift
         sync_time = self.sync_time
         candidates = np.ones(count, dtype=np.bool_)
         if self.floor is not None:
