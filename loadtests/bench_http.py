@@ -57,8 +57,8 @@ STALL_RUNS = int(os.environ.get("FLEXSCADA_BENCH_STALL_RUNS", "5"))
 PROFILE = os.environ.get("FLEXSCADA_BENCH_PROFILE") == "1"
 # Row timestamps count up from 60 days ago (every row is new: none is dropped as seen before).
 # Each packet's epoch (the device clock when sent) is a second after the previous one's, as a
-# device's clock runs; they start this many seconds before now, and clock sync is given a threshold above that span,
-# so replies carry no clock-sync time (as for a typical device in sync).
+# device's clock runs; they start this many seconds before now, and clock sync is given a
+# threshold above that span, so replies carry no clock-sync time (as for a typical device in sync).
 EPOCH = int(time.time()) - 60 * 86400
 SENT_FROM = int(time.time()) - 1800
 SENT = itertools.count(SENT_FROM)

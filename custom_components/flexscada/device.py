@@ -477,10 +477,10 @@ class Q5Device:
         self._async_update_device_registry()
         self._update_availability()
         self._async_notify_entities()
+        reply = self._reply_body(meta.epoch, received)  # may note a clock sync: saved with it
         # Persist before acknowledging: a 200 makes the device delete these rows, so what they
         # changed (rows_total, the newest readings) must survive a crash right after it. The
         # write runs in the executor; the loop only serializes a few KB of JSON.
-        reply = self._reply_body(meta.epoch, received)
         await self._store.async_save(self._stored_data())
         return UploadResponse(HTTPStatus.OK, reply)
 
