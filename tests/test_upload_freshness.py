@@ -162,18 +162,27 @@ async def test_clock_a_year_ahead(
     """4. A clock a year ahead gets `t`; its uploads with the corrected clock are applied."""
     now = now_epoch()
     ahead = now + 365 * 86400
-    status, reply = await upload(device_client, [(ahead, row(1))], epoch=ahead)
+    # A backlog longer than the memory of seen rows: all of it is stamped a year ahead.
+    backlog = [(ahead - 600 + i, row(1)) for i in range(MAX_REMEMBERED_ROWS + 50)]
+    status, reply = await upload(device_client, backlog, epoch=ahead)
     assert (status, reply) == (HTTPStatus.OK, {"t": now})
     assert battery_state(hass) == row(1)["inputs.1.avg"]
+    device = runtime(setup_entry)
+    assert device.freshness.floor is not None
+    assert device.freshness.floor > now  # rows up to a year ahead count as seen...
 
     for seed in (2, 3):
         freezer.tick(timedelta(seconds=300))
         corrected = now_epoch()
         status, reply = await upload(device_client, [(corrected, row(seed))], epoch=corrected)
         assert (status, reply) == (HTTPStatus.OK, {})
-        assert battery_state(hass) == row(seed)["inputs.1.avg"]
-    device = runtime(setup_entry)
-    assert (device.rows_total, device.latest_timestamp) == (3, now_epoch())
+        assert battery_state(hass) == row(seed)["inputs.1.avg"]  # ...but not these
+    # An alarm row in the same second is new too: the year-ahead rows crowd nothing out.
+    corrected = now_epoch()
+    assert await upload(device_client, [(corrected, row(4))], epoch=corrected) == (200, {})
+    assert battery_state(hass) == row(4)["inputs.1.avg"]
+    assert (device.rows_total, device.latest_timestamp) == (len(backlog) + 3, now_epoch())
+    assert device.freshness.floor < now
 
 
 async def test_same_packet_twice(

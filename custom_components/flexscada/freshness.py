@@ -44,6 +44,7 @@ class StoredFreshness(TypedDict):
     last_epoch: int | None
     sync_time: int | None
     seen: dict[str, int]
+    ahead: dict[str, int]
     rows_duplicate: int
     uploads_duplicate: int
 
@@ -97,6 +98,9 @@ class Freshness:
         self.sync_time: int | None = None
         #: Digest of a row's bytes (its timestamp included) -> its time.
         self.seen: dict[str, int] = {}
+        #: Digests of rows a clock that ran ahead stamped after the time we set it back to. Kept
+        #: apart: they must not push the newer rows of the corrected clock out of `seen`.
+        self.ahead: dict[str, int] = {}
         self.rows_duplicate = 0
         self.uploads_duplicate = 0
 
@@ -114,6 +118,7 @@ class Freshness:
         freshness.last_epoch = stored["last_epoch"]
         freshness.sync_time = stored["sync_time"]
         freshness.seen = dict(stored["seen"])
+        freshness.ahead = dict(stored["ahead"])
         freshness.rows_duplicate = stored["rows_duplicate"]
         freshness.uploads_duplicate = stored["uploads_duplicate"]
         return freshness
@@ -126,6 +131,7 @@ class Freshness:
             "last_epoch": self.last_epoch,
             "sync_time": self.sync_time,
             "seen": dict(self.seen),
+            "ahead": dict(self.ahead),
             "rows_duplicate": self.rows_duplicate,
             "uploads_duplicate": self.uploads_duplicate,
         }
@@ -156,7 +162,7 @@ class Freshness:
         for index in np.flatnonzero(candidates).tolist():
             start = index * stride
             digest = blake2b(rows[start : start + stride], digest_size=_DIGEST_BYTES).hexdigest()
-            if digest in self.seen or digest in remember:
+            if digest in self.seen or digest in self.ahead or digest in remember:
                 continue
             new[index] = True
             remember[digest] = int(times[index])
@@ -203,12 +209,7 @@ class Freshness:
             self.uploads_duplicate += 1
             return
         if verdict.new_era and self.sync_time is not None:
-            sync_time = self.sync_time
-            if self.newest is not None:
-                self.newest = min(self.newest, sync_time - 1)
-            if self.floor is not None:
-                self.floor = min(self.floor, sync_time - 1)
-            self.sync_time = None
+            self._start_era(self.sync_time)
         if verdict.live_row is not None:
             self.newest = int(verdict.timestamps[verdict.live_row])
         self.last_epoch = verdict.epoch
@@ -221,6 +222,25 @@ class Freshness:
             horizon = dropped[-1][1] if horizon is None else max(horizon, dropped[-1][1])
         if horizon is not None:
             self.floor = horizon if self.floor is None else max(self.floor, horizon)
+        if self.floor is not None and self.ahead:  # the floor covers them now
+            self.ahead = {d: t for d, t in self.ahead.items() if t > self.floor}
+
+    def _start_era(self, sync_time: int) -> None:
+        """Follow a device clock that our sync set to `sync_time`, maybe back from ahead."""
+        if self.newest is not None:
+            self.newest = min(self.newest, sync_time - 1)
+        if self.floor is not None:
+            self.floor = min(self.floor, sync_time - 1)
+        self.ahead.update((d, t) for d, t in self.seen.items() if t >= sync_time)
+        self.seen = {d: t for d, t in self.seen.items() if t < sync_time}
+        if len(self.ahead) > MAX_REMEMBERED_ROWS:
+            # A clock that stays ahead (it ignores `t`): its oldest stamps are long past.
+            ordered = sorted(self.ahead.items(), key=lambda item: item[1])
+            cut = len(ordered) - MAX_REMEMBERED_ROWS
+            self.ahead = dict(ordered[cut:])
+            horizon = min(ordered[cut - 1][1], sync_time - 1)
+            self.floor = horizon if self.floor is None else max(self.floor, horizon)
+        self.sync_time = None
 
     def clock_synced(self, time: int) -> None:
         """Note that our reply set the device's clock to `time`."""
