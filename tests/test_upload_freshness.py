@@ -26,10 +26,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.flexscada import device as device_module
 from custom_components.flexscada.const import INLINE_DECODE_LIMIT, MAX_UPLOAD_BYTES
 from custom_components.flexscada.device import Q5Device
-from custom_components.flexscada.freshness import MAX_REMEMBERED_ROWS
-from custom_components.flexscada.protocol import readings
+from custom_components.flexscada.freshness import MAX_REMEMBERED_ROWS, Freshness
+from custom_components.flexscada.protocol import open_measurement_packet, readings
 
 from .common import (
+    KEY,
     UID,
     distinct_values,
     entity_id_of,
@@ -502,3 +503,29 @@ async def test_uploads_without_rows(
     assert await post_measurement(device_client, later) == (HTTPStatus.OK, {})
     assert device.last_upload == dt_util.utcnow()
     assert (device.rows_total, device.rows_in_last_upload) == (0, 0)
+
+
+def test_clock_that_stays_ahead_keeps_old_replays_out() -> None:
+    """A clock that stays 600 s ahead (ignoring `t`): its oldest uploads stay replay-proof.
+
+    More uploads than the memory holds digests of: the first one is caught by the floor.
+    """
+    freshness = Freshness()
+    start = 1_800_000_000
+    captured = []
+    for step in range(MAX_REMEMBERED_ROWS + 40):
+        received = start + 300 * step
+        body = measurement_packet(CONFIG, [(received + 600, row(step % 7))])
+        captured.append(body)
+        verdict = freshness.judge(open_measurement_packet(KEY, body), received)
+        assert verdict.fresh
+        assert verdict.live_row == 0
+        freshness.commit(verdict)
+        freshness.clock_synced(received)  # the reply carried `t`
+    assert len(freshness.ahead) + len(freshness.seen) <= 2 * MAX_REMEMBERED_ROWS
+    received += 300
+    for body in (captured[0], captured[-2], captured[-1]):
+        verdict = freshness.judge(open_measurement_packet(KEY, body), received)
+        assert (verdict.fresh, verdict.new_count) == (False, 0)
+        freshness.commit(verdict)
+    assert (freshness.uploads_duplicate, freshness.rows_duplicate) == (3, 3)
