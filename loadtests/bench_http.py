@@ -56,10 +56,10 @@ from .sites import KEY, UID, big_config, layout_of
 ROUNDS = int(os.environ.get("FLEXSCADA_BENCH_ROUNDS", "300"))
 STALL_RUNS = int(os.environ.get("FLEXSCADA_BENCH_STALL_RUNS", "5"))
 PROFILE = os.environ.get("FLEXSCADA_BENCH_PROFILE") == "1"
-# Row timestamps count up from 60 days ago. Each packet's epoch (the device clock when sent) is a
-# second after the previous one's, as Home Assistant ignores an upload not newer than the last;
-# they start this many seconds before now, and clock sync is given a threshold above that span,
-# so replies carry no clock-sync time (as for a typical device in sync).
+# Row timestamps count up from 60 days ago (every row is new: none is dropped as seen before).
+# Each packet's epoch (the device clock when sent) is a second after the previous one's, as a
+# device's clock runs; they start this many seconds before now, and clock sync is given a
+# threshold above that span, so replies carry no clock-sync time (as for a typical device in sync).
 EPOCH = int(time.time()) - 60 * 86400
 SENT_FROM = int(time.time()) - 1800
 SENT = itertools.count(SENT_FROM)
@@ -250,7 +250,7 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
 
     # The same work without HTTP, timed on the loop: where the time goes.
     device = entry.runtime_data
-    # Every timed upload was new to the device (none ignored as a replay): all were processed.
+    # Every timed upload's row was new to the device (none dropped as seen): all were processed.
     assert device.rows_total == 20 + ROUNDS, device.rows_total
     direct: list[float] = []
     direct_cpu: list[float] = []

@@ -244,8 +244,7 @@ class Soak:
         now = int(time.time())
         packets = []
         for step in range(3):
-            # Each upload stamped with the device's clock when it was sent, as a Q5's are:
-            # Home Assistant ignores an upload that is not newer than the last one.
+            # Each upload stamped with the device's clock when it was sent, as a Q5's are.
             sent = now - 600 + 200 * step
             await victim.measure(sent)
             rows = victim.encode_rows(victim.queue[-1:])
@@ -254,7 +253,7 @@ class Soak:
                     key, uid, layout, rows, fw_version=10503, epoch=sent, last_cmd_id_ack=0
                 )
             )
-        for packet in packets[1:]:  # the first stays unsent until it is "replayed" (older)
+        for packet in packets:  # all sent (captured), then the older ones are "replayed"
             async with session.post(f"{url}/Q5/m", data=packet) as r:
                 assert r.status == 200, r.status
             self.victim_rows += 1
@@ -290,8 +289,8 @@ class Soak:
                 self.attack_statuses[kind, status] += 1
 
         await asyncio.gather(*(post(kind, body) for kind, body in bodies))
-        # Replays of older uploads of the victim: acknowledged (200) but ignored: not newer than
-        # the last upload by the device's clock, they change no state and count no rows.
+        # Replays of older uploads of the victim: acknowledged (200) but ignored: their rows were
+        # all seen before, so they change no state and count no rows.
         for packet in (packets[0], packets[1], packets[0]):
             await post("replay", packet)
         await post("oversize", oversized_body(uid, MAX_UPLOAD_BYTES + 1))
@@ -508,7 +507,7 @@ class Soak:
                 "final: victim recorded only its real uploads",
                 victim["rows_total"] == self.victim_rows,
                 f"rows_total {victim['rows_total']}, expected {self.victim_rows} "
-                "(its 2 uploads; no replay or bad upload counted)",
+                "(its 3 uploads; no replay or bad upload counted)",
             )
 
     def report_statuses(self) -> None:

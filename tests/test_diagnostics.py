@@ -81,6 +81,8 @@ async def test_diagnostics(
         "rows_total": 2,
         "rows_in_last_upload": 2,
         "integrity_failures_in_a_row": 1,
+        "rows_duplicate": 0,
+        "uploads_duplicate": 0,
     }
 
     device_entry = dr.async_get(hass).async_get_device_by_identifier(

@@ -32,7 +32,6 @@ from homeassistant.helpers.typing import DiscoveryInfoType
 from homeassistant.util import dt as dt_util
 import probatio
 
-from .device import FlexscadaConfigEntry
 from .const import (
     CONF_AVAILABILITY_FACTOR,
     CONF_CLOCK_SYNC,
@@ -47,7 +46,7 @@ from .const import (
     DEFAULT_COMMAND_EXPIRY,
     DOMAIN,
 )
-from .device import loaded_device
+from .device import FlexscadaConfigEntry, loaded_device
 from .discovery import async_cached_uploads
 from .issues import async_clear_issues
 from .keys import CachedUpload, check_key

@@ -9,6 +9,7 @@ availability in availability.py and what an upload is answered in replies.py.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -29,6 +30,7 @@ from .const import (
     MODEL,
     STORE_SAVE_DELAY,
 )
+from .freshness import Freshness, Verdict
 from .issues import ISSUE_LAYOUT_MISMATCH, async_clear_issue, async_raise_layout_mismatch
 from .keys import KeyHealth
 from .listeners import Listeners
@@ -91,8 +93,11 @@ class Q5Device:
         self.rows_total = 0
         self.commands = CommandQueue(self.uid)
         self.clock_offset: int | None = None
-        # The time our last clock sync set the device to, until its next upload arrives.
-        self._clock_synced_to: int | None = None
+        # Which rows were seen (replay protection), and the duplicate counters.
+        self.freshness = Freshness()
+        # Uploads of this device are processed one at a time, in arrival order: a backlog still
+        # decoding must not land after a newer upload, nor a measurement after a new config.
+        self._upload_lock = asyncio.Lock()
         self.keys = KeyHealth(hass, entry, self.uid, self.problems)
         self.availability = Availability(
             hass, self.uid, lambda: self.availability_window, self._async_notify_updated
@@ -168,11 +173,25 @@ class Q5Device:
 
     async def async_handle_config(self, body: bytes) -> UploadResponse:
         """Verify, validate and persist a config upload, then tell the listeners."""
+        async with self._upload_lock:
+            return await self._async_process_config(body)
+
+    async def async_handle_measurement(self, body: bytes) -> UploadResponse:
+        """Process a measurement upload; 200 only once processed and stored."""
+        async with self._upload_lock:
+            return await self._async_process_measurement(body)
+
+    async def _async_process_config(self, body: bytes) -> UploadResponse:
+        """Handle a config upload; the caller holds the upload lock."""
         try:
             config = await self._off_loop_if_large(len(body), open_config_packet, self.key, body)
             layout = compile_layout(config)
         except Q5ProtocolError as err:
             return self._rejected("config upload", err)
+        if self.config is not None and self.config.version != config.version:
+            # Readings decoded with the old layout must not show under the new config's
+            # channels (a swapped label); the device's next upload brings the new ones.
+            self.values = {}
         self.config, self.layout = config, layout
         # Persist before acknowledging: the device only re-sends its config when asked.
         await self._store.async_save(to_stored(self))
@@ -181,8 +200,8 @@ class Q5Device:
         self._async_notify_updated()
         return UploadResponse(HTTPStatus.OK)
 
-    async def async_handle_measurement(self, body: bytes) -> UploadResponse:
-        """Open, check freshness, decode, apply, reply; 200 only once processed and stored."""
+    async def _async_process_measurement(self, body: bytes) -> UploadResponse:
+        """Open, decode, check freshness, apply, reply; the caller holds the upload lock."""
         # 1. open: the key health learns whether the key still opens the device's uploads.
         try:
             packet = await self._off_loop_if_large(
@@ -194,10 +213,10 @@ class Q5Device:
             return self._rejected("measurement upload", err)
         self.keys.async_confirmed(body)
 
-        # 2. freshness: a replay is answered but changes nothing, not even the command queue.
+        # 2. acknowledgements only move forward, from any authentic upload (a stale one too).
         meta = packet.meta
-        fresh = self._is_fresh(meta)
-        commands_done = fresh and self._acknowledge_commands(meta.last_cmd_id_ack)
+        received = int(dt_util.utcnow().timestamp())
+        commands_done = self._acknowledge_commands(meta.last_cmd_id_ack, trusted=False)
         if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
             if commands_done:  # no readings to wait for: show the acknowledgement now
                 self._async_notify_updated()
@@ -226,22 +245,39 @@ class Q5Device:
             return self._rejected("measurement upload", err)
         # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
         async_clear_issue(self.hass, ISSUE_LAYOUT_MISMATCH, self.uid)
-        if not fresh:
-            # A replay, or a retransmission of an upload already processed: answered as
-            # processed, but it changes nothing, not even the device's availability.
-            LOGGER.debug("Device %s: ignoring an upload not newer than the last one", self.uid)
-            return UploadResponse(HTTPStatus.OK, self._reply_body())
 
-        # 4. apply, tell the listeners, persist.
-        self._apply_measurements(packet, rows)
+        # 4. freshness, per row: rows seen before (a retransmission, a replay) are dropped.
+        verdict = await self._off_loop_if_large(len(body), self.freshness.judge, packet, received)
+        self.freshness.commit(verdict)
+        if verdict.duplicate_count:
+            LOGGER.debug(
+                "Device %s: %d of %d rows seen before (a retransmission or replay), dropped",
+                self.uid,
+                verdict.duplicate_count,
+                len(rows),
+            )
+        if not verdict.fresh:
+            # Nothing new: answered as processed, but it changes nothing, not even the
+            # device's availability.
+            if commands_done:
+                self._async_notify_updated()
+            self._store.async_delay_save(lambda: to_stored(self), STORE_SAVE_DELAY)
+            return UploadResponse(HTTPStatus.OK, self._reply_body(meta.epoch, received))
+        if readings.command_id_after(self.commands.last_ack, meta.last_cmd_id_ack):
+            # The ack went back (a device reset): trusted from an upload with new rows.
+            self._acknowledge_commands(meta.last_cmd_id_ack, trusted=True)
+
+        # 5. apply, tell the listeners, persist.
+        self._apply_measurements(packet, rows, verdict, received)
         self.availability.async_update(self.last_upload)
         self._async_notify_updated()
+        reply = self._reply_body(meta.epoch, received)  # may note a clock sync: saved with it
         # Persist before acknowledging: a 200 makes the device delete these rows, so what they
         # changed (rows_total, the newest readings) must survive a crash right after it. The
         # write runs in the executor; the loop only serializes a few KB of JSON.
         await self._store.async_save(to_stored(self))
-        # 5. reply: commands to run, a clock sync.
-        return UploadResponse(HTTPStatus.OK, self._reply_body())
+        # 6. reply: commands to run, a clock sync.
+        return UploadResponse(HTTPStatus.OK, reply)
 
     def _rejected(self, upload: str, err: Q5ProtocolError) -> UploadResponse:
         """Answer an upload the protocol refused, with one rate-limited log line."""
@@ -249,31 +285,18 @@ class Q5Device:
         self.problems.report((kind, upload), "Device %s: %s %s: %s", self.uid, upload, says, err)
         return UploadResponse(status)
 
-    def _is_fresh(self, meta: MeasurementMeta) -> bool:
-        """Return True if an upload was sent after the last one we processed.
-
-        The device stamps every upload with its clock (`epoch`), so a genuine new upload is
-        newer than the last processed one; an old upload played back is not. Only our own clock
-        sync moves the device's clock back, and then to the time we sent it: an upload stamped
-        at or after that time is new too.
-        """
-        if self.last_meta is None or meta.epoch > self.last_meta.epoch:
-            return True
-        return self._clock_synced_to is not None and meta.epoch >= self._clock_synced_to
-
-    def _apply_measurements(self, packet: MeasurementPacket, rows: DecodedRows) -> None:
-        """Take the newest readings and the upload's meta fields."""
-        now = dt_util.utcnow()
-        self.last_upload = now
+    def _apply_measurements(
+        self, packet: MeasurementPacket, rows: DecodedRows, verdict: Verdict, received: int
+    ) -> None:
+        """Take the new rows' counts, the newest readings if newer, and the upload's meta."""
+        self.last_upload = dt_util.utcnow()
         self.last_meta = packet.meta
-        self.clock_offset = packet.meta.epoch - int(now.timestamp())
-        self.rows_in_last_upload = len(rows)
-        self.rows_total += len(rows)
-        self._clock_synced_to = None
-        if len(rows):
-            # Rows are oldest first: the newest is the live state.
-            self.latest_timestamp = int(rows.timestamps[-1])
-            self.values = rows.latest()
+        self.clock_offset = packet.meta.epoch - received
+        self.rows_in_last_upload = verdict.new_count
+        self.rows_total += verdict.new_count
+        if verdict.live_row is not None:
+            self.latest_timestamp = int(verdict.timestamps[verdict.live_row])
+            self.values = rows.row(verdict.live_row)
 
     async def _off_loop_if_large[*Ts, R](
         self, size: int, func: Callable[[*Ts], R], *args: *Ts
@@ -285,13 +308,13 @@ class Q5Device:
 
     # -- commands and replies -------------------------------------------------------------------
 
-    def _acknowledge_commands(self, ack: int) -> bool:
+    def _acknowledge_commands(self, ack: int, *, trusted: bool) -> bool:
         """Drop what the device executed and what waited too long; return True if any went.
 
         The listeners are not told here: the same upload usually carries the readings that show
         the command's effect, and a switch told first would fall back to the old reading.
         """
-        if acknowledge_commands(self.commands, ack, self.entry.options, self.uid):
+        if acknowledge_commands(self.commands, ack, self.entry.options, self.uid, trusted=trusted):
             self._store.async_delay_save(lambda: to_stored(self), STORE_SAVE_DELAY)
             return True
         return False
@@ -312,8 +335,8 @@ class Q5Device:
         self._async_notify_updated()
         return command
 
-    def _reply_body(self) -> bytes:
+    def _reply_body(self, epoch: int, received: int) -> bytes:
         """Return the sealed reply to a processed upload; empty when there is nothing to say."""
-        if (sync_time := clock_sync_time(self.entry.options, self.clock_offset)) is not None:
-            self._clock_synced_to = sync_time
+        if (sync_time := clock_sync_time(self.entry.options, epoch, received)) is not None:
+            self.freshness.clock_synced(sync_time)
         return reply_body(self.key, sync_time, self.commands, self.problems, self.uid)

@@ -87,6 +87,9 @@ def _device_diagnostics(device: Q5Device) -> dict[str, Any]:
             "rows_total": device.rows_total,
             "rows_in_last_upload": device.rows_in_last_upload,
             "integrity_failures_in_a_row": device.keys.failures,
+            # Dropped as seen before (retransmissions, replays): rows, and uploads with no new row.
+            "rows_duplicate": device.freshness.rows_duplicate,
+            "uploads_duplicate": device.freshness.uploads_duplicate,
         },
         "availability": {
             "available": device.available,

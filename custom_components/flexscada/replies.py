@@ -25,7 +25,7 @@ from .const import (
     LOGGER,
 )
 from .logs import ThrottledLogger
-from .protocol import IntegrityError, LayoutMismatchError, Q5ProtocolError, build_reply
+from .protocol import IntegrityError, LayoutMismatchError, Q5ProtocolError, build_reply, readings
 
 # How each protocol error is answered: the HTTP status, the kind its log line is rate-limited
 # under, and what the log line says; the first matching class wins.
@@ -54,10 +54,16 @@ def rejection(err: Q5ProtocolError) -> tuple[HTTPStatus, str, str]:
 
 
 def acknowledge_commands(
-    commands: CommandQueue, ack: int, options: Mapping[str, Any], uid: int
+    commands: CommandQueue, ack: int, options: Mapping[str, Any], uid: int, *, trusted: bool
 ) -> bool:
-    """Drop what the device executed and what waited too long; return True if any went."""
-    done = commands.acknowledge(ack)
+    """Drop what the device executed and what waited too long; return True if any went.
+
+    Acknowledgements come from every authentic upload, so they only move forward; an ack that
+    went back (the device forgot its counter) is taken only from a `trusted` (fresh) upload: a
+    replayed old capture must not bring back executed commands.
+    """
+    went_back = readings.command_id_after(commands.last_ack, ack)
+    done = commands.acknowledge(ack) if trusted or not went_back else []
     max_age = options.get(CONF_COMMAND_EXPIRY, DEFAULT_COMMAND_EXPIRY)
     expired = commands.expire(dt_util.utcnow().timestamp(), max_age)
     for command in expired:
@@ -71,12 +77,16 @@ def acknowledge_commands(
     return bool(done or expired)
 
 
-def clock_sync_time(options: Mapping[str, Any], clock_offset: int | None) -> int | None:
-    """Return the time to set the device's clock to, None while it is close enough to ours."""
-    if (
+def clock_sync_time(options: Mapping[str, Any], epoch: int, received: int) -> int | None:
+    """Return the time to set the device's clock to, None while it is close enough to ours.
+
+    Judged on every authentic upload, duplicate or not: `epoch` is the device's clock when it
+    sent, `received` ours. An unset clock is always set.
+    """
+    if readings.clock_is_unset(epoch) or (
         options.get(CONF_CLOCK_SYNC, DEFAULT_CLOCK_SYNC)
-        and clock_offset is not None
-        and abs(clock_offset) > options.get(CONF_CLOCK_SYNC_THRESHOLD, DEFAULT_CLOCK_SYNC_THRESHOLD)
+        and abs(epoch - received)
+        > options.get(CONF_CLOCK_SYNC_THRESHOLD, DEFAULT_CLOCK_SYNC_THRESHOLD)
     ):
         return int(dt_util.utcnow().timestamp())
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 import math
-from typing import Any, Protocol, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
@@ -18,6 +18,7 @@ from homeassistant.util import dt as dt_util
 
 from .commands import CommandQueue, StoredQueue
 from .const import DOMAIN, LOGGER
+from .freshness import Freshness, StoredFreshness
 from .protocol import (
     DeviceConfig,
     Layout,
@@ -48,6 +49,8 @@ class StoredDevice(TypedDict):
     rows_in_last_upload: int
     rows_total: int
     commands: StoredQueue | None
+    # Absent in stores written before per-row freshness.
+    freshness: NotRequired[StoredFreshness]
 
 
 class PersistedDevice(Protocol):
@@ -63,6 +66,7 @@ class PersistedDevice(Protocol):
     rows_in_last_upload: int
     rows_total: int
     commands: CommandQueue
+    freshness: Freshness
 
 
 def to_stored(device: PersistedDevice) -> StoredDevice:
@@ -79,6 +83,7 @@ def to_stored(device: PersistedDevice) -> StoredDevice:
         "rows_in_last_upload": device.rows_in_last_upload,
         "rows_total": device.rows_total,
         "commands": device.commands.as_stored(),
+        "freshness": device.freshness.as_stored(),
     }
 
 
@@ -95,6 +100,7 @@ def restore(device: PersistedDevice, stored: StoredDevice) -> None:
         key: math.nan if value is None else value for key, value in stored["values"].items()
     }
     device.latest_timestamp = stored["latest_timestamp"]
+    device.freshness = Freshness.from_stored(stored.get("freshness"), device.latest_timestamp)
     device.rows_in_last_upload = stored["rows_in_last_upload"]
     device.rows_total = stored["rows_total"]
     device.commands = CommandQueue.from_stored(device.uid, stored["commands"])

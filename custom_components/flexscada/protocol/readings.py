@@ -80,6 +80,27 @@ def extract_field(payload: int, offset: int, width: int) -> int:
     return (payload >> offset) & ((1 << width) - 1)
 
 
+# --- The device clock ---------------------------------------------------------------------------
+
+#: (c) A device clock before 2010-01-01 00:00 UTC is unset (a reboot that reset it to 2000-01-01):
+#: no upload from a Q5 whose clock is set carries such a time. The rows of such an upload are not
+#: dropped as old: they are re-stamped by the offset measured at receipt (`restamp_offset`), and
+#: the reply sets the clock.
+CLOCK_UNSET_BEFORE: Final = 1_262_304_000
+
+
+def clock_is_unset(epoch: int) -> bool:
+    """Return True if a device clock reading (`epoch`, a row's timestamp) means "never set"."""
+    return epoch < CLOCK_UNSET_BEFORE
+
+
+# (c) An upload sent with an unset clock: true time = row time + (our time at receipt - epoch).
+# The queue was measured by the same unset clock, so the offset holds for all its rows.
+def restamp_offset(epoch: int, received: int) -> int:
+    """Return the seconds to add to an upload's row timestamps (0 unless its clock is unset)."""
+    return received - epoch if clock_is_unset(epoch) else 0
+
+
 # --- The config walk ----------------------------------------------------------------------------
 
 #: (a) The order of the walk; plugins (and anything else) follow and are ignored.
