@@ -8,6 +8,7 @@ dropped entities whose unique ids collided.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from http import HTTPStatus
 import logging
 from typing import Any
@@ -18,7 +19,13 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.json import json_bytes
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.flexscada.const import (
+    CONF_AVAILABILITY_FACTOR,
+    MAX_AVAILABILITY_WINDOW,
+    MIN_AVAILABILITY_WINDOW,
+)
 from custom_components.flexscada.protocol import readings
 
 from .common import (
@@ -242,3 +249,34 @@ async def test_stored_config_over_the_caps_is_fetched_again(
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.runtime_data.config is None
+
+
+@pytest.mark.parametrize(
+    ("factor", "window"),
+    [
+        (-2.5, MIN_AVAILABILITY_WINDOW),
+        (0, MIN_AVAILABILITY_WINDOW),
+        (1e12, MAX_AVAILABILITY_WINDOW),
+    ],
+)
+async def test_availability_window_is_clamped(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    config_entry: MockConfigEntry,
+    factor: float,
+    window: timedelta,
+) -> None:
+    """Whatever the interval and factor multiply to, a good upload makes the device available."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(config_entry, options={CONF_AVAILABILITY_FACTOR: factor})
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    client = await hass_client_no_auth()
+    config = example_config()
+    assert await post_config(client, config) == HTTPStatus.OK
+    status, _ = await post_measurement(
+        client, measurement_packet(config, [(DEVICE_EPOCH, distinct_values(layout_of(config)))])
+    )
+    assert status == HTTPStatus.OK
+    device = config_entry.runtime_data
+    assert device.availability_window == window
+    assert device.available

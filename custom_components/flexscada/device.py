@@ -41,6 +41,8 @@ from .const import (
     INTEGRITY_FAILURES_BEFORE_REAUTH,
     LOGGER,
     MANUFACTURER,
+    MAX_AVAILABILITY_WINDOW,
+    MIN_AVAILABILITY_WINDOW,
     MODEL,
     STORE_SAVE_DELAY,
 )
@@ -76,6 +78,8 @@ if TYPE_CHECKING:
     from . import FlexscadaConfigEntry
 
 STORAGE_VERSION = 1
+MIN_WINDOW_SECONDS = MIN_AVAILABILITY_WINDOW.total_seconds()
+MAX_WINDOW_SECONDS = MAX_AVAILABILITY_WINDOW.total_seconds()
 
 type Reading = float | bool
 
@@ -314,7 +318,10 @@ class Q5Device:
         if self.config is not None and self.config.upload_interval:
             interval = self.config.upload_interval
         factor = self.entry.options.get(CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR)
-        return timedelta(seconds=interval * factor)
+        seconds = interval * factor
+        if not MIN_WINDOW_SECONDS <= seconds <= MAX_WINDOW_SECONDS:  # also NaN
+            seconds = MAX_WINDOW_SECONDS if seconds > MAX_WINDOW_SECONDS else MIN_WINDOW_SECONDS
+        return timedelta(seconds=seconds)
 
     @callback
     def _update_availability(self) -> None:
