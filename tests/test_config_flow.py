@@ -16,7 +16,8 @@ from homeassistant.config_entries import (
     SOURCE_USER,
     ConfigEntryState,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.network import NoURLAvailableError
@@ -268,6 +269,24 @@ async def test_discovery_flows_are_bounded(hass: HomeAssistant, device: TestClie
     for uid in range(1000, 1000 + MAX_CACHED_UIDS + 5):
         assert (await device.post("/Q5/m", data=upload(uid=uid))).status == HTTPStatus.NOT_FOUND
         await hass.async_block_till_done()
+    assert len(discovery_flows(hass)) == MAX_CACHED_UIDS
+
+
+async def test_discovery_flows_are_bounded_while_starting(
+    hass: HomeAssistant, device: TestClient
+) -> None:
+    """Before Home Assistant has started, flows are queued, not started: the cap holds too."""
+    hass.set_state(CoreState.starting)
+    for uid in range(1000, 1000 + 4 * MAX_CACHED_UIDS):
+        assert (await device.post("/Q5/m", data=upload(uid=uid))).status == HTTPStatus.NOT_FOUND
+    assert discovery_flows(hass) == []  # all queued until the start
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await hass.async_block_till_done()
+    assert len(discovery_flows(hass)) == MAX_CACHED_UIDS
+    # And once started, the queued ones count as in progress.
+    assert (await device.post("/Q5/m", data=upload(uid=99))).status == HTTPStatus.NOT_FOUND
+    await hass.async_block_till_done()
     assert len(discovery_flows(hass)) == MAX_CACHED_UIDS
 
 

@@ -17,6 +17,7 @@ from typing import Final
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import discovery_flow
+from homeassistant.helpers.discovery_flow import DISCOVERY_FLOW_DISPATCHER, PendingFlowKey
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -182,10 +183,7 @@ def async_unknown_upload(hass: HomeAssistant, uid: int, kind: UploadKind, body: 
         return
     # The uid is in clear, so anyone can post uploads of made-up uids: the flows are bounded
     # like the cache.
-    flows = hass.config_entries.flow.async_progress_by_handler(
-        DOMAIN, match_context={"source": SOURCE_INTEGRATION_DISCOVERY}
-    )
-    if len(flows) >= MAX_CACHED_UIDS:
+    if _async_discovery_flow_count(hass) >= MAX_CACHED_UIDS:
         return
     # Deduplicated twice: the helper skips a flow with the same context and data in
     # progress, and the flow itself aborts when its unique id is already in progress.
@@ -195,3 +193,20 @@ def async_unknown_upload(hass: HomeAssistant, uid: int, kind: UploadKind, body: 
         context={"source": SOURCE_INTEGRATION_DISCOVERY},
         data={CONF_UID: uid},
     )
+
+
+@callback
+def _async_discovery_flow_count(hass: HomeAssistant) -> int:
+    """Return our discovery flows in progress plus those queued until Home Assistant has started.
+
+    Before Home Assistant has started, the discovery helper queues flows instead of starting
+    them, and a queued flow is not in progress yet: counting only the started ones let thousands
+    of made-up uids through during a start.
+    """
+    started = hass.config_entries.flow.async_progress_by_handler(
+        DOMAIN, include_uninitialized=True, match_context={"source": SOURCE_INTEGRATION_DISCOVERY}
+    )
+    if (dispatcher := hass.data.get(DISCOVERY_FLOW_DISPATCHER)) is None:
+        return len(started)
+    queued = dispatcher.pending_flows.get(PendingFlowKey(DOMAIN, SOURCE_INTEGRATION_DISCOVERY))
+    return len(started) + len(queued or ())
