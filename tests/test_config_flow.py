@@ -411,6 +411,62 @@ async def test_good_upload_resets_the_failure_streak(
     assert reauth_flows(hass, setup_entry) == []
 
 
+def garbage(uid: int = UID) -> bytes:
+    """Return a random body under a uid: well-formed, so it gets as far as the integrity check."""
+    body = bytearray(upload(uid=uid))
+    body[-16:] = bytes(16)  # the last cipher block: the digest no longer matches any key
+    return bytes(body)
+
+
+async def test_garbage_cannot_veto_the_right_key(
+    hass: HomeAssistant,
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Garbage posted under the uid after the device's own uploads: the right key still fits.
+
+    Reauth, reconfigure and discovery each check the key against the uid's recent uploads.
+    """
+    assert await post_config(client, CONFIG) == HTTPStatus.OK
+    assert (await post_measurement(client, upload()))[0] == HTTPStatus.OK
+    freezer.tick(timedelta(seconds=CONFIG["upload_interval"] * 2.5 + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    await fail_integrity(client, 3)  # the device now sends with its new password
+    for _ in range(2):  # then someone posts garbage under its uid
+        assert (await client.post("/Q5/m", data=garbage())).status == HTTPStatus.FORBIDDEN
+    await hass.async_block_till_done()
+    flows = reauth_flows(hass, setup_entry)
+    assert len(flows) == 1
+    result = await configure(hass, flows[0]["flow_id"], **{CONF_PASSPHRASE: PASSPHRASE})
+    assert result["errors"] == {"base": "invalid_auth"}  # the old password opens none of them
+    result = await configure(hass, flows[0]["flow_id"], **{CONF_PASSPHRASE: NEW_PASSPHRASE})
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+
+    # Reconfigure: the device's upload, then garbage; the device's password is accepted.
+    response = await client.post("/Q5/m", data=upload(key=WRONG_KEY, epoch=DEVICE_EPOCH + 900))
+    assert response.status == HTTPStatus.OK
+    assert (await client.post("/Q5/m", data=garbage())).status == HTTPStatus.FORBIDDEN
+    result = await setup_entry.start_reconfigure_flow(hass)
+    result = await configure(hass, result["flow_id"], **{CONF_PASSPHRASE: NEW_PASSPHRASE})
+    assert result["reason"] == "reconfigure_successful"
+
+
+async def test_garbage_cannot_veto_discovery(hass: HomeAssistant, device: TestClient) -> None:
+    """An unknown device's upload followed by garbage under its uid: its password is accepted."""
+    other = UID + 7
+    assert (await device.post("/Q5/m", data=upload(uid=other))).status == HTTPStatus.NOT_FOUND
+    assert (await device.post("/Q5/m", data=garbage(other))).status == HTTPStatus.NOT_FOUND
+    await hass.async_block_till_done()
+    [flow] = discovery_flows(hass)
+    result = await configure(hass, flow["flow_id"], **{CONF_PASSPHRASE: NEW_PASSPHRASE})
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await configure(hass, flow["flow_id"], **{CONF_PASSPHRASE: PASSPHRASE})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
 async def test_reauth_of_unloaded_entry_takes_the_key(
     hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
@@ -563,7 +619,7 @@ async def test_large_uploads_count_but_are_not_kept(
     for _ in range(3):
         assert (await client.post("/Q5/m", data=big_wrong)).status == HTTPStatus.FORBIDDEN
     await hass.async_block_till_done()
-    assert setup_entry.runtime_data.last_failed_upload is None
+    assert list(setup_entry.runtime_data.failed_uploads) == []
     flows = reauth_flows(hass, setup_entry)
     assert len(flows) == 1
     # Nothing to check against: the new password is taken as given.

@@ -2,8 +2,9 @@
 
 The device cannot be asked anything: it only posts to us. So a key is checked against what the
 device really sent, when we have it: the cached uploads of a not yet configured uid (user and
-discovery steps), the newest failing upload (reauth) or the newest upload (reconfigure). With
-nothing to check against, the key is taken as given, and a wrong one leads to reauth later.
+discovery steps), the newest failing uploads (reauth) or the newest uploads (reconfigure). A key
+that opens any of them is right (garbage posted under the uid cannot veto it). With nothing to
+check against, the key is taken as given, and a wrong one leads to reauth later.
 """
 
 from __future__ import annotations
@@ -167,13 +168,13 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the device's new password or key, checked against its newest failing upload."""
+        """Ask for the device's new password or key, checked against its newest failing uploads."""
         entry = self._get_reauth_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
             device = _loaded_device(entry)
-            # The failing upload vouches for the new key however old it is.
-            uploads = [device.last_failed_upload] if device is not None else []
+            # The failing uploads vouch for the new key however old they are.
+            uploads = list(device.failed_uploads) if device is not None else []
             if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
                 return self._async_update_key(entry, found[0])
         return self.async_show_form(
@@ -194,9 +195,8 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             device = _loaded_device(entry)
-            newest = device.newest_upload if device is not None else None
-            recent = newest is not None and newest.is_recent(dt_util.utcnow())
-            uploads = [newest] if recent else []
+            now = dt_util.utcnow()
+            uploads = device.recent_uploads.recent(now) if device is not None else []
             if (found := await self._async_key_from_form(user_input, uploads, errors)) is not None:
                 return self._async_update_key(entry, found[0])
         return self.async_show_form(

@@ -46,7 +46,7 @@ from .const import (
     MODEL,
     STORE_SAVE_DELAY,
 )
-from .discovery import CachedUpload, UploadKind
+from .discovery import CachedUpload, RecentUploads, UploadKind
 from .entity_specs import EntitySpec, build_entity_specs
 from .issues import (
     ISSUE_LAYOUT_MISMATCH,
@@ -150,10 +150,10 @@ class Q5Device:
         self._unavailable_timer: CALLBACK_TYPE | None = None
         self.commands = CommandQueue(self.uid)
         # Key health, for reauth and repairs: failures since the last good upload, and uploads
-        # to check a new key against (the newest one, and the newest that failed).
+        # to check a new key against (the newest few, and the newest few that failed).
         self.integrity_failures = 0
-        self.newest_upload: CachedUpload | None = None
-        self.last_failed_upload: CachedUpload | None = None
+        self.recent_uploads = RecentUploads()
+        self.failed_uploads = RecentUploads()
         self._reauth_requested = False
         # The time our last clock sync set the device to, until its next upload arrives.
         self._clock_synced_to: int | None = None
@@ -468,8 +468,9 @@ class Q5Device:
     @callback
     def _async_integrity_failed(self, body: bytes) -> None:
         """Count an upload the key cannot open; a streak of them means the key changed."""
-        if (upload := CachedUpload.keep(UploadKind.MEASUREMENT, body)) is not None:
-            self.newest_upload = self.last_failed_upload = upload
+        upload = CachedUpload.keep(UploadKind.MEASUREMENT, body)
+        self.recent_uploads.add(upload)
+        self.failed_uploads.add(upload)
         self.integrity_failures += 1
         # The uid travels in clear, so anyone can post bad uploads under it. While the device's
         # own good uploads keep it available, failures are someone else's; only a device that
@@ -493,7 +494,7 @@ class Q5Device:
     @callback
     def _async_key_confirmed(self, body: bytes) -> None:
         """Note an upload the key opens: the streak of failures is over."""
-        self.newest_upload = CachedUpload.keep(UploadKind.MEASUREMENT, body)
+        self.recent_uploads.add(CachedUpload.keep(UploadKind.MEASUREMENT, body))
         async_clear_issue(self.hass, ISSUE_WRONG_KEY, self.uid)
         self.integrity_failures = 0
         self._reauth_requested = False

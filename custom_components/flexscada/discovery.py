@@ -3,12 +3,13 @@
 A Q5 is an HTTP client: the only way to discover one is that it starts posting to us. Its uid is
 in clear, everything else is sealed with its key, so an upload from an unknown uid starts one
 discovery flow, and the newest uploads are kept (bounded in count, age and bytes) so the key the
-user then enters can be checked against what the device really sends.
+user then enters can be checked against what the device really sends. A key is accepted if it opens
+any of them: anyone can post garbage under a (clear) uid, and garbage must not veto the right key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,6 +37,10 @@ MAX_CACHED_UIDS: Final = 16
 MAX_CACHED_UPLOAD_BYTES: Final = 256 * 1024
 MAX_CACHE_BYTES: Final = 1024 * 1024
 MAX_UPLOAD_AGE: Final = timedelta(hours=1)
+# A few uploads per uid, so that one garbage upload cannot displace the device's own; the newest
+# is always kept, older ones go first when the uid holds more than MAX_BYTES_PER_UID.
+MAX_UPLOADS_PER_UID: Final = 4
+MAX_BYTES_PER_UID: Final = 2 * MAX_CACHED_UPLOAD_BYTES
 
 DATA_UPLOAD_CACHE: HassKey[UploadCache] = HassKey(f"{DOMAIN}_upload_cache")
 
@@ -67,20 +72,58 @@ class CachedUpload:
         return now - self.received <= MAX_UPLOAD_AGE
 
 
+@dataclass(slots=True)
+class RecentUploads:
+    """The newest few uploads of one uid, oldest first, bounded in count and bytes."""
+
+    _uploads: list[CachedUpload] = field(default_factory=list)
+
+    def add(self, upload: CachedUpload | None) -> None:
+        """Keep an upload (None: one too large to keep), dropping the oldest beyond the bounds."""
+        if upload is None:
+            return
+        self._uploads.append(upload)
+        while len(self._uploads) > MAX_UPLOADS_PER_UID or (
+            len(self._uploads) > 1 and self.total_bytes > MAX_BYTES_PER_UID
+        ):
+            del self._uploads[0]
+
+    def recent(self, now: datetime) -> list[CachedUpload]:
+        """Return the uploads still young enough to vouch for the device's key."""
+        return [upload for upload in self._uploads if upload.is_recent(now)]
+
+    def drop_old(self, now: datetime) -> None:
+        """Forget the uploads that are no longer recent."""
+        self._uploads = self.recent(now)
+
+    @property
+    def total_bytes(self) -> int:
+        """Return the bytes held."""
+        return sum(len(upload.body) for upload in self._uploads)
+
+    def __iter__(self) -> Iterator[CachedUpload]:
+        return iter(self._uploads)
+
+    def __len__(self) -> int:
+        return len(self._uploads)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyCheck:
     """What the uploads said about a key."""
 
-    #: True: the newest checkable upload opens with the key; False: it does not;
-    #: None: there was no upload to check against.
+    #: True: at least one upload opens with the key; False: uploads could be checked and none
+    #: opens with it; None: there was no upload to check against.
     matches: bool | None
-    #: The device's name, from a config upload that opens with the key.
+    #: The device's name, from the newest config upload that opens with the key.
     name: str | None = None
 
 
 def check_key(uploads: Iterable[CachedUpload], key: bytes) -> KeyCheck:
-    """Check a key against uploads, newest first: the newest one that can be checked decides.
+    """Check a key against uploads: it is right if it opens any of them.
 
+    Not "the newest decides": the uid travels in clear, so the newest upload may be anyone's
+    garbage, and a wrong key cannot open a genuine upload anyway.
     Blocking (decrypts up to MAX_CACHED_UPLOAD_BYTES per upload): run it in the executor.
     """
     matches: bool | None = None
@@ -88,38 +131,38 @@ def check_key(uploads: Iterable[CachedUpload], key: bytes) -> KeyCheck:
     for upload in sorted(uploads, key=lambda upload: upload.received, reverse=True):
         try:
             if upload.kind is UploadKind.CONFIG:
-                name = open_config_packet(key, upload.body).name
+                config_name = open_config_packet(key, upload.body).name
+                name = name or config_name
             else:
                 open_measurement_packet(key, upload.body)
         except IntegrityError:
-            if matches is None:
-                return KeyCheck(matches=False)
+            matches = matches or False
             continue
         except BadConfigError:
             pass  # it opened, so the key is right; the JSON itself is not usable
         except Q5ProtocolError:
             continue  # malformed before the integrity check: it can vouch for nothing
         matches = True
-    return KeyCheck(matches=matches, name=name)
+    return KeyCheck(matches=matches, name=name if matches else None)
 
 
 @dataclass(slots=True)
 class UploadCache:
-    """The newest upload of each kind per unknown uid, bounded in uids, age and bytes."""
+    """The newest few uploads per unknown uid, bounded in uids, age and bytes."""
 
-    _uploads: dict[int, dict[UploadKind, CachedUpload]] = field(default_factory=dict)
+    _uploads: dict[int, RecentUploads] = field(default_factory=dict)
 
     def put(self, uid: int, upload: CachedUpload) -> None:
-        """Keep an upload as the uid's newest of its kind, evicting what exceeds the bounds."""
-        uploads = self._uploads.pop(uid, {})
-        uploads[upload.kind] = upload
+        """Keep an upload as the uid's newest, evicting what exceeds the bounds."""
+        uploads = self._uploads.pop(uid, None) or RecentUploads()
+        uploads.add(upload)
         self._uploads[uid] = uploads  # dict order is recency: oldest uid first
         self._evict(upload.received)
 
     def get(self, uid: int) -> list[CachedUpload]:
         """Return the uid's uploads that are still recent."""
-        now = dt_util.utcnow()
-        return [u for u in self._uploads.get(uid, {}).values() if u.is_recent(now)]
+        uploads = self._uploads.get(uid)
+        return uploads.recent(dt_util.utcnow()) if uploads is not None else []
 
     def pop(self, uid: int) -> None:
         """Forget a uid (its device has been added)."""
@@ -128,7 +171,7 @@ class UploadCache:
     @property
     def total_bytes(self) -> int:
         """Return the bytes held."""
-        return sum(len(u.body) for uploads in self._uploads.values() for u in uploads.values())
+        return sum(uploads.total_bytes for uploads in self._uploads.values())
 
     def __len__(self) -> int:
         return len(self._uploads)
@@ -136,9 +179,7 @@ class UploadCache:
     def _evict(self, now: datetime) -> None:
         """Drop old uploads, then the least recently heard uids until within the bounds."""
         for uid, uploads in list(self._uploads.items()):
-            for kind, upload in list(uploads.items()):
-                if not upload.is_recent(now):
-                    del uploads[kind]
+            uploads.drop_old(now)
             if not uploads:
                 del self._uploads[uid]
         while len(self._uploads) > MAX_CACHED_UIDS or self.total_bytes > MAX_CACHE_BYTES:
