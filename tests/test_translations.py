@@ -92,7 +92,9 @@ def test_exception_and_issue_keys_have_strings() -> None:
     known = set(STRINGS["exceptions"]) | set(STRINGS["issues"])
     known |= {key for platform in STRINGS["entity"].values() for key in platform}
     assert keyword_literals("translation_key") <= known
-    assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY} == set(STRINGS["issues"])
+    assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY, issues.ISSUE_SHARED_KEY} == set(
+        STRINGS["issues"]
+    )
 
 
 def test_entity_translation_keys_exist() -> None:

@@ -11,7 +11,7 @@ from homeassistant.helpers.typing import ConfigType
 from .const import CONF_KEY, CONF_UID, DOMAIN
 from .device import Q5Device, device_store
 from .discovery import async_forget_uploads, async_setup_discovery
-from .issues import async_clear_issues
+from .issues import async_clear_issues, async_update_shared_key_issues
 from .views import async_register_views
 
 # An empty `flexscada:` in configuration.yaml loads the integration before any Q5 is added, so
@@ -40,6 +40,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) ->
     """Set up one Q5 from its stored config, before it uploads again."""
     device = Q5Device(hass, entry, bytes.fromhex(entry.data[CONF_KEY]))
     async_forget_uploads(hass, device.uid)
+    async_update_shared_key_issues(hass)
     await device.async_load()
     # The device exists from the start, even before the Q5 has sent its config.
     dr.async_get(hass).async_get_or_create(config_entry_id=entry.entry_id, **device.device_info)
@@ -58,6 +59,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -
 async def async_remove_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -> None:
     """Delete the stored config, readings and repair issues of a removed Q5."""
     async_clear_issues(hass, int(entry.data[CONF_UID]))
+    async_update_shared_key_issues(hass, removed=entry.entry_id)
     await device_store(hass, int(entry.data[CONF_UID])).async_remove()
 
 
