@@ -54,6 +54,10 @@ from .issues import async_clear_issues
 from .protocol import InvalidKeyError, key_from_hex, key_from_passphrase
 
 MAX_UID = 0xFFFFFFFF
+# Longest text taken from the uid field (leading zeros and spaces included) and the password
+# field: anything longer is a mistake or an attack, refused before any conversion or hashing.
+MAX_UID_FIELD_CHARS = 32
+MAX_PASSPHRASE_CHARS = 128
 
 _SECRET_FIELDS = {
     probatio.Optional(CONF_PASSPHRASE): TextSelector(
@@ -228,6 +232,9 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the form's key and the device name it revealed; None with `errors` set."""
         try:
             key = _key_from_input(user_input)
+        except InvalidPassphraseError:
+            errors[CONF_PASSPHRASE] = "invalid_passphrase"
+            return None
         except InvalidKeyError:
             errors[CONF_KEY] = "invalid_key"
             return None
@@ -285,7 +292,10 @@ def _loaded_device(entry: ConfigEntry) -> Q5Device | None:
 
 def _uid_from_input(value: object) -> int | None:
     """Return the uid typed in the form (a uint32 in decimal), None if it is not one."""
-    text = str(value).strip().lstrip("0") or "0"
+    text = str(value).strip()
+    if len(text) > MAX_UID_FIELD_CHARS or not text.isascii():
+        return None
+    text = text.lstrip("0") or "0"
     if not text.isdecimal() or len(text) > len(str(MAX_UID)) or int(text) > MAX_UID:
         return None
     return int(text)
@@ -296,5 +306,20 @@ def _key_from_input(user_input: dict[str, Any]) -> bytes:
     if key_text := str(user_input.get(CONF_KEY) or "").strip():
         return key_from_hex(key_text)
     if passphrase := str(user_input.get(CONF_PASSPHRASE) or ""):
+        if len(passphrase) > MAX_PASSPHRASE_CHARS or not _is_utf8(passphrase):
+            raise InvalidPassphraseError
         return key_from_passphrase(passphrase)
     raise ValueError("neither a key nor a passphrase")
+
+
+class InvalidPassphraseError(Exception):
+    """The password field holds text no Q5 password can be."""
+
+
+def _is_utf8(text: str) -> bool:
+    """Return False for text with unpaired surrogates (it cannot be hashed as UTF-8)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
