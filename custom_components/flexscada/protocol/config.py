@@ -268,18 +268,15 @@ def _entries(doc: Mapping[Any, Any], section: str) -> Iterator[tuple[str, Mappin
     if isinstance(value, list):
         pairs = [(array_channel_key(index), entry) for index, entry in enumerate(value)]
     elif isinstance(value, Mapping):
-        if not all(isinstance(key, str) for key in value):
-            raise BadConfigError(f"{section!r} has a key that is not a string")
-        for key in value:
-            if not is_canonical_channel_key(key):
-                raise BadConfigError(
-                    f"{section!r} is keyed by something other than channel numbers as the "
-                    f"device writes them (1 to {MAX_CHANNEL_KEY_DIGITS} digits, no leading "
-                    f"zero): {key[:12]!r}"
-                )
+        # Keys are strings: _check_storable refused the config otherwise.
         order = object_channel_order(value)
         if order is None:
-            raise BadConfigError(f"{section!r} is keyed by something other than channel numbers")
+            bad = next(key for key in value if not is_canonical_channel_key(key))
+            raise BadConfigError(
+                f"{section!r} is keyed by something other than channel numbers as the device "
+                f"writes them (1 to {MAX_CHANNEL_KEY_DIGITS} digits, no leading zero): "
+                f"{bad[:12]!r}"
+            )
         pairs = [(key, value[key]) for key in order]
     else:
         raise BadConfigError(
