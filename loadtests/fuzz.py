@@ -345,8 +345,10 @@ def mutate_config(rng: random.Random, config: dict[str, Any]) -> Any:  # noqa: A
 
 def case_config(rng: random.Random, corpus: Corpus) -> str:
     """Mutate a config (structure or text), seal it, open and compile it."""
-    doc = mutate_config(rng, rng.choice(corpus.configs))
     try:
+        # Copying or encoding a value nested 5,000 deep (an earlier round) can exceed the
+        # recursion limit: the harness's limit, not the parser's.
+        doc = mutate_config(rng, rng.choice(corpus.configs))
         text = json.dumps(doc).encode()
     except ValueError, RecursionError:
         return "unencodable"
