@@ -16,6 +16,12 @@ feeds the result to the parser it targets:
                 arrays, deep nesting, huge numbers), sealed, opened and compiled to a layout;
 * ``reply``     replies (the device side): mutated sealed replies and sealed non-objects;
 * ``keys``      key_from_hex / key_from_passphrase with random text.
+* ``hostile``   authentic configs built to hurt Home Assistant (issue 15): integers beyond 64 bits,
+                300+ levels of nesting, NaN, unpaired surrogates, more channels or metrics than a
+                Q5 has, 32,000+ characters, 4,301-digit or "01" channel keys, absurd intervals,
+                metric names that collide as entity ids, 150 KB labels. Refused with a
+                Q5ProtocolError, or accepted only if Home Assistant's store (orjson) can write it
+                and it declares no more fields than the caps allow.
 
 A violation is an exception that is not a Q5ProtocolError; the first of each kind is printed with
 its traceback and the run exits 1.
@@ -29,12 +35,15 @@ from collections.abc import Callable, Iterator
 import copy
 from dataclasses import dataclass, field
 import json
+import math
 import random
 import struct
 import sys
 import time
 import traceback
 from typing import Any
+
+import orjson
 
 from custom_components.flexscada.protocol import (
     Layout,
@@ -49,6 +58,7 @@ from custom_components.flexscada.protocol import (
     open_reply,
     parse_config,
     peek_uid,
+    readings,
     seal,
     unseal,
 )
@@ -335,8 +345,10 @@ def mutate_config(rng: random.Random, config: dict[str, Any]) -> Any:  # noqa: A
 
 def case_config(rng: random.Random, corpus: Corpus) -> str:
     """Mutate a config (structure or text), seal it, open and compile it."""
-    doc = mutate_config(rng, rng.choice(corpus.configs))
     try:
+        # Copying or encoding a value nested 5,000 deep (an earlier round) can exceed the
+        # recursion limit: the harness's limit, not the parser's.
+        doc = mutate_config(rng, rng.choice(corpus.configs))
         text = json.dumps(doc).encode()
     except ValueError, RecursionError:
         return "unencodable"
@@ -372,6 +384,95 @@ def case_keys(rng: random.Random, corpus: Corpus) -> str:
     return "ok"
 
 
+# --------------------------------------------------------------------------------------------
+# hostile configs (authentic: sealed with the right key)
+# --------------------------------------------------------------------------------------------
+
+#: The most fields any accepted config can declare: every channel of every section at its cap.
+MAX_FIELDS = sum(
+    readings.MAX_CHANNELS[section] * readings.MAX_METRICS_PER_CHANNEL[section]
+    for section in readings.SECTIONS
+)
+
+
+def _nested(levels: int) -> Any:  # noqa: ANN401 - JSON
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _spot(rng: random.Random, doc: dict[str, Any]) -> dict[str, Any]:
+    """Return the config itself or one of its channels, to put something hostile in."""
+    channels = [doc]
+    for section in readings.SECTIONS:
+        value = doc.get(section)
+        channels.extend(value.values() if isinstance(value, dict) else value or [])
+    return rng.choice(channels)
+
+
+def hostile_config(rng: random.Random) -> Any:  # noqa: ANN401 - JSON; one per kind
+    """Return an example config with one or two hostile changes; some stay within the caps."""
+    doc: dict[str, Any] = example_config()
+    doc["version"] = rng.randrange(100, 10_000)
+    for _ in range(rng.choice((1, 1, 2))):
+        kind = rng.randrange(12)
+        if kind == 0:  # integers the store cannot write (and some it can)
+            _spot(rng, doc)["unused"] = rng.choice(
+                (2**64, -(2**63) - 1, 10 ** rng.randint(20, 4299), 2**64 - 1, -(2**63))
+            )
+        elif kind == 1:  # nesting
+            _spot(rng, doc)["unused"] = _nested(rng.choice((10, 33, 255, 300, 5000)))
+        elif kind == 2:  # NaN, Infinity, unpaired surrogates
+            _spot(rng, doc)["unused"] = rng.choice((math.nan, math.inf, "\ud800", "\udfff x"))
+        elif kind == 3:  # more channels than a Q5 has
+            section = rng.choice(readings.SECTIONS)
+            count = readings.MAX_CHANNELS[section] + rng.choice((0, 1, 100, 1000))
+            entries = [{"label": f"c{i}", "logging": ["state"]} for i in range(count)]
+            doc[section] = (
+                {str(i + 1): entry for i, entry in enumerate(entries)}
+                if section in ("relays", "inputs")
+                else entries
+            )
+        elif kind == 4:  # more metrics than a channel offers, or huge metric names
+            spot = _spot(rng, doc)
+            count = rng.choice((5, 25, 500))
+            spot["logging"] = [f"m{i}" * rng.choice((1, 20)) for i in range(count)]
+        elif kind == 5:  # long texts: cut when the config fits in 32,000 characters
+            text = "L" * rng.choice((101, 5000, 150_000))
+            _spot(rng, doc)[rng.choice(("label", "unit", "name", "_t"))] = text
+        elif kind == 6:  # channel keys that are not canonical
+            key = rng.choice(("1" * 4301, "01", "+1", " 1", "00", "1" * 5, "\u0661"))
+            doc["relays"][key] = {"logging": ["state"]}
+        elif kind == 7:  # intervals
+            name = rng.choice(("upload_interval", "measurement_interval"))
+            doc[name] = rng.choice((10**12, -1, -300, 2**63 - 1, 0, 1, 30 * 86400 + 1))
+        elif kind == 8:  # metrics that would share an entity id
+            doc["power_metrics"][0]["logging"] = ["power avg", "power_avg"]
+        elif kind == 9:
+            doc["relays"]["1"]["logging"] = ["state", rng.choice(("pulse", "reset"))]
+        elif kind == 10:  # over the device's own limit
+            doc["plugins"] = {"notes": "x" * rng.choice((31_000, 32_000, 200_000))}
+        else:  # repeats within a logging array (bits again, one entity)
+            doc["relays"]["1"]["logging"] = ["state"] * rng.choice((2, 64, 65, 5000))
+    return doc
+
+
+def hostile_config_text(rng: random.Random) -> bytes:
+    """Return a hostile config as the device would send it (JSON text, NaN allowed)."""
+    return json.dumps(hostile_config(rng)).encode("utf-8", "surrogatepass")
+
+
+def case_hostile(rng: random.Random, corpus: Corpus) -> str:
+    """Seal a hostile config, open and compile it: refused, or storable and within the caps."""
+    config = open_config_packet(KEY, seal(KEY, hostile_config_text(rng)))
+    layout = compile_layout(config)
+    orjson.dumps(dict(config.raw))  # what Home Assistant's store will do with it
+    if len(layout.fields) > MAX_FIELDS:
+        raise AssertionError(f"{len(layout.fields)} fields accepted, over {MAX_FIELDS}")
+    return "accepted"
+
+
 CASES: dict[str, tuple[Callable[[random.Random, Corpus], str], int]] = {
     # name: (case, weight)
     "sealed": (case_sealed, 25),
@@ -381,6 +482,7 @@ CASES: dict[str, tuple[Callable[[random.Random, Corpus], str], int]] = {
     "config": (case_config, 15),
     "reply": (case_reply, 7),
     "keys": (case_keys, 3),
+    "hostile": (case_hostile, 5),
 }
 
 

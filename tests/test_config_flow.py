@@ -16,7 +16,8 @@ from homeassistant.config_entries import (
     SOURCE_USER,
     ConfigEntryState,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.network import NoURLAvailableError
@@ -143,6 +144,15 @@ async def test_user_server_url_unknown(hass: HomeAssistant) -> None:
         ({CONF_UID: "-5", CONF_PASSPHRASE: PASSPHRASE}, {CONF_UID: "invalid_uid"}),
         ({CONF_UID: "4294967296", CONF_PASSPHRASE: PASSPHRASE}, {CONF_UID: "invalid_uid"}),
         ({CONF_UID: "1" * 40, CONF_PASSPHRASE: PASSPHRASE}, {CONF_UID: "invalid_uid"}),
+        ({CONF_UID: "1" * 4301, CONF_PASSPHRASE: PASSPHRASE}, {CONF_UID: "invalid_uid"}),
+        ({CONF_UID: "0" * 5000 + "1", CONF_PASSPHRASE: PASSPHRASE}, {CONF_UID: "invalid_uid"}),
+        ({CONF_UID: "\u0661\u0662", CONF_PASSPHRASE: PASSPHRASE}, {CONF_UID: "invalid_uid"}),
+        ({CONF_UID: str(UID), CONF_KEY: "1" * 4301}, {CONF_KEY: "invalid_key"}),
+        (
+            {CONF_UID: str(UID), CONF_PASSPHRASE: "1" * 4301},
+            {CONF_PASSPHRASE: "invalid_passphrase"},
+        ),
+        ({CONF_UID: str(UID), CONF_PASSPHRASE: "\ud800"}, {CONF_PASSPHRASE: "invalid_passphrase"}),
         ({CONF_UID: str(UID), CONF_KEY: "abcd"}, {CONF_KEY: "invalid_key"}),
         ({CONF_UID: str(UID), CONF_KEY: "z" * 64}, {CONF_KEY: "invalid_key"}),
         ({CONF_UID: str(UID)}, {"base": "missing_secret"}),
@@ -268,6 +278,24 @@ async def test_discovery_flows_are_bounded(hass: HomeAssistant, device: TestClie
     assert len(discovery_flows(hass)) == MAX_CACHED_UIDS
 
 
+async def test_discovery_flows_are_bounded_while_starting(
+    hass: HomeAssistant, device: TestClient
+) -> None:
+    """Before Home Assistant has started, flows are queued, not started: the cap holds too."""
+    hass.set_state(CoreState.starting)
+    for uid in range(1000, 1000 + 4 * MAX_CACHED_UIDS):
+        assert (await device.post("/Q5/m", data=upload(uid=uid))).status == HTTPStatus.NOT_FOUND
+    assert discovery_flows(hass) == []  # all queued until the start
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await hass.async_block_till_done()
+    assert len(discovery_flows(hass)) == MAX_CACHED_UIDS
+    # And once started, the queued ones count as in progress.
+    assert (await device.post("/Q5/m", data=upload(uid=99))).status == HTTPStatus.NOT_FOUND
+    await hass.async_block_till_done()
+    assert len(discovery_flows(hass)) == MAX_CACHED_UIDS
+
+
 async def test_absurd_uid_in_config_url(device: TestClient) -> None:
     """A config upload to a uid too long to be one is answered 404, not an error."""
     assert (await device.post(f"/Q5/cfg/{'9' * 5000}", data=b"x")).status == HTTPStatus.NOT_FOUND
@@ -387,6 +415,62 @@ async def test_good_upload_resets_the_failure_streak(
         assert (await post_measurement(client, upload()))[0] == HTTPStatus.OK
     await hass.async_block_till_done()
     assert reauth_flows(hass, setup_entry) == []
+
+
+def garbage(uid: int = UID) -> bytes:
+    """Return a random body under a uid: well-formed, so it gets as far as the integrity check."""
+    body = bytearray(upload(uid=uid))
+    body[-16:] = bytes(16)  # the last cipher block: the digest no longer matches any key
+    return bytes(body)
+
+
+async def test_garbage_cannot_veto_the_right_key(
+    hass: HomeAssistant,
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Garbage posted under the uid after the device's own uploads: the right key still fits.
+
+    Reauth, reconfigure and discovery each check the key against the uid's recent uploads.
+    """
+    assert await post_config(client, CONFIG) == HTTPStatus.OK
+    assert (await post_measurement(client, upload()))[0] == HTTPStatus.OK
+    freezer.tick(timedelta(seconds=CONFIG["upload_interval"] * 2.5 + 1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    await fail_integrity(client, 3)  # the device now sends with its new password
+    for _ in range(2):  # then someone posts garbage under its uid
+        assert (await client.post("/Q5/m", data=garbage())).status == HTTPStatus.FORBIDDEN
+    await hass.async_block_till_done()
+    flows = reauth_flows(hass, setup_entry)
+    assert len(flows) == 1
+    result = await configure(hass, flows[0]["flow_id"], **{CONF_PASSPHRASE: PASSPHRASE})
+    assert result["errors"] == {"base": "invalid_auth"}  # the old password opens none of them
+    result = await configure(hass, flows[0]["flow_id"], **{CONF_PASSPHRASE: NEW_PASSPHRASE})
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+
+    # Reconfigure: the device's upload, then garbage; the device's password is accepted.
+    response = await client.post("/Q5/m", data=upload(key=WRONG_KEY, epoch=DEVICE_EPOCH + 900))
+    assert response.status == HTTPStatus.OK
+    assert (await client.post("/Q5/m", data=garbage())).status == HTTPStatus.FORBIDDEN
+    result = await setup_entry.start_reconfigure_flow(hass)
+    result = await configure(hass, result["flow_id"], **{CONF_PASSPHRASE: NEW_PASSPHRASE})
+    assert result["reason"] == "reconfigure_successful"
+
+
+async def test_garbage_cannot_veto_discovery(hass: HomeAssistant, device: TestClient) -> None:
+    """An unknown device's upload followed by garbage under its uid: its password is accepted."""
+    other = UID + 7
+    assert (await device.post("/Q5/m", data=upload(uid=other))).status == HTTPStatus.NOT_FOUND
+    assert (await device.post("/Q5/m", data=garbage(other))).status == HTTPStatus.NOT_FOUND
+    await hass.async_block_till_done()
+    [flow] = discovery_flows(hass)
+    result = await configure(hass, flow["flow_id"], **{CONF_PASSPHRASE: NEW_PASSPHRASE})
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await configure(hass, flow["flow_id"], **{CONF_PASSPHRASE: PASSPHRASE})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_reauth_of_unloaded_entry_takes_the_key(
@@ -541,7 +625,7 @@ async def test_large_uploads_count_but_are_not_kept(
     for _ in range(3):
         assert (await client.post("/Q5/m", data=big_wrong)).status == HTTPStatus.FORBIDDEN
     await hass.async_block_till_done()
-    assert setup_entry.runtime_data.keys.last_failed_upload is None
+    assert list(setup_entry.runtime_data.keys.failed_uploads) == []
     flows = reauth_flows(hass, setup_entry)
     assert len(flows) == 1
     # Nothing to check against: the new password is taken as given.

@@ -16,9 +16,12 @@ from custom_components.flexscada.discovery import (
     async_forget_uploads,
 )
 from custom_components.flexscada.keys import (
+    MAX_BYTES_PER_UID,
     MAX_CACHED_UPLOAD_BYTES,
+    MAX_UPLOADS_PER_UID,
     CachedUpload,
     KeyCheck,
+    RecentUploads,
     UploadKind,
     check_key,
 )
@@ -54,15 +57,22 @@ def config_upload(key: bytes = KEY, config: object = None) -> CachedUpload:
     return upload
 
 
-def test_cache_keeps_newest_per_kind_and_evicts_oldest_uid() -> None:
-    """One upload per kind and uid; past MAX_CACHED_UIDS the least recently heard uid goes."""
+def test_cache_keeps_newest_few_and_evicts_oldest_uid() -> None:
+    """A few uploads per uid; past MAX_CACHED_UIDS the least recently heard uid goes."""
     cache = UploadCache()
     first, second = measurement(), measurement()
     cache.put(1, first)
     cache.put(1, second)
     cache.put(1, config_upload())
-    assert [upload.kind for upload in cache.get(1)] == [UploadKind.MEASUREMENT, UploadKind.CONFIG]
-    assert cache.get(1)[0] is second
+    assert [upload.kind for upload in cache.get(1)] == [
+        UploadKind.MEASUREMENT,
+        UploadKind.MEASUREMENT,
+        UploadKind.CONFIG,
+    ]
+    for _ in range(MAX_UPLOADS_PER_UID):
+        cache.put(1, second)
+    assert len(cache.get(1)) == MAX_UPLOADS_PER_UID
+    assert first not in cache.get(1)
 
     for uid in range(2, MAX_CACHED_UIDS + 1):
         cache.put(uid, first)
@@ -74,6 +84,17 @@ def test_cache_keeps_newest_per_kind_and_evicts_oldest_uid() -> None:
     cache.pop(1)
     cache.pop(1)
     assert cache.get(1) == []
+
+
+def test_recent_uploads_bounded_in_bytes() -> None:
+    """Past MAX_BYTES_PER_UID the oldest go; the newest is always kept."""
+    uploads = RecentUploads()
+    big = CachedUpload.keep(UploadKind.MEASUREMENT, b"\0" * MAX_CACHED_UPLOAD_BYTES)
+    for _ in range(3):
+        uploads.add(big)
+    uploads.add(None)  # too large to keep: nothing changes
+    assert len(uploads) == MAX_BYTES_PER_UID // MAX_CACHED_UPLOAD_BYTES
+    assert uploads.total_bytes <= MAX_BYTES_PER_UID
 
 
 def test_cache_bounds_age_and_bytes(freezer: FrozenDateTimeFactory) -> None:
@@ -97,17 +118,24 @@ def test_cache_bounds_age_and_bytes(freezer: FrozenDateTimeFactory) -> None:
 
 
 def test_check_key() -> None:
-    """The newest checkable upload decides; a matching config upload names the device."""
+    """A key that opens any upload is right; a matching config upload names the device."""
     assert check_key([], KEY) == KeyCheck(matches=None)
     assert check_key([measurement()], KEY) == KeyCheck(matches=True)
     assert check_key([measurement()], WRONG_KEY) == KeyCheck(matches=False)
     assert check_key([measurement(), config_upload()], KEY) == KeyCheck(True, CONFIG["name"])
+    assert check_key([config_upload()], WRONG_KEY) == KeyCheck(matches=False)
 
-    # The device changed its password: its newer upload decides, the older config is ignored.
+    # The device changed its password: both keys open one of its uploads.
     older_config = config_upload(key=KEY)
     newer = replace(measurement(key=WRONG_KEY), received=older_config.received + timedelta(1))
     assert check_key([older_config, newer], WRONG_KEY) == KeyCheck(matches=True)
-    assert check_key([older_config, newer], KEY) == KeyCheck(matches=False)
+    assert check_key([older_config, newer], KEY) == KeyCheck(True, CONFIG["name"])
+
+    # Garbage posted after the device's upload cannot veto its key.
+    garbage = CachedUpload(UploadKind.MEASUREMENT, measurement().body[:-16] + bytes(16))
+    garbage = replace(garbage, received=newer.received + timedelta(1))
+    assert check_key([newer, garbage], WRONG_KEY) == KeyCheck(matches=True)
+    assert check_key([garbage], WRONG_KEY) == KeyCheck(matches=False)
 
     # A config that opens but is not usable JSON still proves the key.
     assert check_key([config_upload(config="not json")], KEY) == KeyCheck(matches=True)

@@ -18,12 +18,15 @@ from aiohttp.test_utils import TestClient
 from homeassistant.components.http.ban import KEY_BAN_MANAGER, KEY_FAILED_LOGIN_ATTEMPTS
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.json import json_bytes
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.flexscada.device import Q5Device
+from custom_components.flexscada.entity_set import entity_set_of
+from custom_components.flexscada.protocol import seal
 from loadtests.attacks import attack_bodies, still_valid
-from loadtests.fuzz import run as run_protocol_fuzz
+from loadtests.fuzz import MAX_FIELDS, hostile_config_text, run as run_protocol_fuzz
 
 from .common import (
     DEVICE_EPOCH,
@@ -156,6 +159,44 @@ async def test_fuzzed_uploads_change_nothing(
     others = [r for r in _our_warnings(caplog) if not r.pathname.endswith("logs.py")]
     assert all(r.pathname.endswith("commands.py") for r in others)
     print(f"  log: {len(throttled)} rate-limited warnings, {len(others)} command-ack warnings")  # noqa: T201
+    _assert_not_treated_as_login_failure(hass, caplog)
+
+
+async def test_fuzzed_uploads_of_hostile_configs(
+    hass: HomeAssistant,
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Authentic hostile configs: 400, or 200 only for a config the store can write."""
+    await _prime(hass, client)
+    device: Q5Device = setup_entry.runtime_data
+    registry = er.async_get(hass)
+    rng = random.Random(5)
+    cases = max(VIEW_CASES // 10, 40)
+    statuses: Counter[int] = Counter()
+    caplog.clear()
+    for _ in range(cases):
+        body = seal(KEY, hostile_config_text(rng))
+        response = await client.post(f"/Q5/cfg/{UID}", data=body)
+        statuses[response.status] += 1
+        assert response.status in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST, 413), response.status
+        if response.status == HTTPStatus.OK:
+            assert device.config is not None
+            json_bytes(dict(device.config.raw))  # what the store wrote
+            # + relay buttons (diagnostics are not in the set)
+            assert len(entity_set_of(hass, setup_entry).specs) <= MAX_FIELDS + 2 * 8
+    await hass.async_block_till_done()
+    entities = er.async_entries_for_config_entry(registry, setup_entry.entry_id)
+    assert len(entities) <= MAX_FIELDS + 2 * 8 + 6
+    assert max(len(entry.original_name or "") for entry in entities) <= 200
+    # The device still works with a config of its own.
+    assert await post_config(client, example_config() | {"version": 10_001}) == HTTPStatus.OK
+    print(f"\nhostile configs: {cases} uploads, answers {dict(sorted(statuses.items()))}")  # noqa: T201
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text
+    rejected = [r for r in _our_warnings(caplog) if "config upload was rejected" in r.getMessage()]
+    assert len(rejected) <= 1  # rate-limited
     _assert_not_treated_as_login_failure(hass, caplog)
 
 

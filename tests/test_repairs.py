@@ -12,17 +12,24 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.flexscada.const import DOMAIN
-from custom_components.flexscada.issues import ISSUE_LAYOUT_MISMATCH, ISSUE_WRONG_KEY, issue_id
+from custom_components.flexscada.const import CONF_KEY, DOMAIN
+from custom_components.flexscada.issues import (
+    ISSUE_LAYOUT_MISMATCH,
+    ISSUE_SHARED_KEY,
+    ISSUE_WRONG_KEY,
+    issue_id,
+)
 
 from .common import (
     DEVICE_EPOCH,
+    KEY,
     UID,
     WRONG_KEY,
     Q5Uploads,
     distinct_values,
     example_config,
     layout_of,
+    make_entry,
     measurement_packet,
     post_measurement,
 )
@@ -113,3 +120,35 @@ async def test_removing_the_entry_withdraws_its_issues(
     assert await hass.config_entries.async_remove(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert get_issue(hass, ISSUE_WRONG_KEY) is None
+
+
+async def test_shared_key_is_reported(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
+    """Two devices with one key get a warning; it goes when they no longer share it."""
+    registry = ir.async_get(hass)
+    shared = issue_id(ISSUE_SHARED_KEY, UID)
+    assert registry.async_get_issue(DOMAIN, shared) is None
+
+    other = make_entry(uid=UID + 1)  # the same key as the example device
+    other.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(other.entry_id)
+    await hass.async_block_till_done()
+    issue = registry.async_get_issue(DOMAIN, shared)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders == {
+        "devices": f"Q5 {UID} ({UID}), Q5 {UID + 1} ({UID + 1})"
+    }
+    assert "{devices}" in STRINGS["issues"]["shared_key"]["description"]
+
+    # Re-keyed (reconfigure stores the key and reloads): the warning is withdrawn.
+    hass.config_entries.async_update_entry(other, data={**other.data, CONF_KEY: WRONG_KEY.hex()})
+    await hass.config_entries.async_reload(other.entry_id)
+    assert registry.async_get_issue(DOMAIN, shared) is None
+
+    # Shared again, then one of them is deleted.
+    hass.config_entries.async_update_entry(other, data={**other.data, CONF_KEY: KEY.hex()})
+    await hass.config_entries.async_reload(other.entry_id)
+    assert registry.async_get_issue(DOMAIN, shared) is not None
+    assert await hass.config_entries.async_remove(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, shared) is None

@@ -93,7 +93,9 @@ def test_exception_and_issue_keys_have_strings_and_are_used() -> None:
     known |= {key for platform in STRINGS["entity"].values() for key in platform}
     assert keyword_literals("translation_key") <= known
     assert set(STRINGS["exceptions"]) <= keyword_literals("translation_key")
-    assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY} == set(STRINGS["issues"])
+    assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY, issues.ISSUE_SHARED_KEY} == set(
+        STRINGS["issues"]
+    )
 
 
 def every_metric_name() -> list[str]:
@@ -109,15 +111,33 @@ def every_metric_name() -> list[str]:
 
 
 def every_kind_of_channel() -> dict[str, Any]:
-    """Return a config whose every section logs every metric name, in each shape it can take."""
+    """Return a config whose every section logs every metric name, in each shape it can take.
+
+    The names are spread over as many channels as the parser's caps per channel require.
+    """
     metrics = every_metric_name()
+
+    def spread(section: str) -> list[dict[str, Any]]:
+        names = [
+            m for m in metrics if section != "relays" or m not in readings.RESERVED_RELAY_METRICS
+        ]
+        size = readings.MAX_METRICS_PER_CHANNEL[section]
+        return [{"logging": names[i : i + size]} for i in range(0, len(names), size)]
+
+    def keyed(channels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {str(number): channel for number, channel in enumerate(channels, start=1)}
+
     return {
         "version": 1,
-        "relays": {"1": {"logging": metrics}, "2": {"logging": ["state"]}},
-        "inputs": [{"logging": metrics}, {"logging": ["state"], "_t": "Open", "_f": "Closed"}],
-        "ds18b20": [{"logging": metrics}],
-        "power_metrics": {"1": {"logging": metrics}},
-        "mfeeds": [{"type": 0}, {"type": 1001}, {"type": 0, "logging": metrics}],
+        "relays": keyed([*spread("relays"), {"logging": ["state"]}]),
+        "inputs": [*spread("inputs"), {"logging": ["state"], "_t": "Open", "_f": "Closed"}],
+        "ds18b20": spread("ds18b20"),
+        "power_metrics": keyed(spread("power_metrics")),
+        "mfeeds": [
+            {"type": 0},
+            {"type": 1001},
+            *({"type": 0, **channel} for channel in spread("mfeeds")),
+        ],
     }
 
 

@@ -11,7 +11,7 @@ from .const import CONF_KEY, CONF_UID, DOMAIN
 from .device import FlexscadaConfigEntry, Q5Device
 from .discovery import async_forget_uploads, async_setup_discovery
 from .entity_set import async_setup_entity_set
-from .issues import async_clear_issues
+from .issues import async_clear_issues, async_update_shared_key_issues
 from .registry import async_follow_device_registry
 from .store import device_store
 from .views import async_register_views
@@ -40,6 +40,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) ->
     """Set up one Q5 from its stored config, before it uploads again."""
     device = Q5Device(hass, entry, bytes.fromhex(entry.data[CONF_KEY]))
     async_forget_uploads(hass, device.uid)
+    async_update_shared_key_issues(hass)
     await device.async_load()
     entry.runtime_data = device
     async_follow_device_registry(hass, entry)
@@ -57,6 +58,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -
 async def async_remove_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -> None:
     """Delete the stored config, readings and repair issues of a removed Q5."""
     async_clear_issues(hass, int(entry.data[CONF_UID]))
+    async_update_shared_key_issues(hass, removed=entry.entry_id)
     await device_store(hass, int(entry.data[CONF_UID])).async_remove()
 
 

@@ -15,6 +15,8 @@ from .const import (
     DEFAULT_AVAILABILITY_FACTOR,
     DEFAULT_UPLOAD_INTERVAL,
     LOGGER,
+    MAX_AVAILABILITY_WINDOW,
+    MIN_AVAILABILITY_WINDOW,
 )
 from .protocol import DeviceConfig
 
@@ -25,7 +27,13 @@ def availability_window(config: DeviceConfig | None, options: Mapping[str, Any])
     if config is not None and config.upload_interval:
         interval = config.upload_interval
     factor = options.get(CONF_AVAILABILITY_FACTOR, DEFAULT_AVAILABILITY_FACTOR)
-    return timedelta(seconds=interval * factor)
+    seconds = interval * factor
+    # Clamped, so that no interval the config can carry arms a timer that never runs or one
+    # that runs out at once.
+    low, high = MIN_AVAILABILITY_WINDOW.total_seconds(), MAX_AVAILABILITY_WINDOW.total_seconds()
+    if not low <= seconds <= high:  # also NaN
+        seconds = high if seconds > high else low
+    return timedelta(seconds=seconds)
 
 
 class Availability:

@@ -2,8 +2,9 @@
 
 The device cannot be asked anything: it only posts to us. So a key is checked against what the
 device really sent, when we have it: the cached uploads of a not yet configured uid (user and
-discovery steps), the newest failing upload (reauth) or the newest upload (reconfigure). With
-nothing to check against, the key is taken as given, and a wrong one leads to reauth later.
+discovery steps), the newest failing uploads (reauth) or the newest uploads (reconfigure). A key
+that opens any of them is right (garbage posted under the uid cannot veto it). With nothing to
+check against, the key is taken as given, and a wrong one leads to reauth later.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ from .keys import CachedUpload, check_key
 from .protocol import InvalidKeyError, key_from_hex, key_from_passphrase
 
 MAX_UID = 0xFFFFFFFF
+# Longest text taken from the uid field (leading zeros and spaces included) and the password
+# field: anything longer is a mistake or an attack, refused before any conversion or hashing.
+MAX_UID_FIELD_CHARS = 32
+MAX_PASSPHRASE_CHARS = 128
 
 _SECRET_FIELDS = {
     probatio.Optional(CONF_PASSPHRASE): TextSelector(
@@ -100,6 +105,10 @@ OPTIONS_SCHEMA = probatio.Schema(
 
 class MissingSecretError(Exception):
     """The form gave neither a key nor a password."""
+
+
+class InvalidPassphraseError(Exception):
+    """The password field holds text no Q5 password can be."""
 
 
 class _FormError(Exception):
@@ -180,11 +189,11 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the device's new password or key, checked against its newest failing upload."""
+        """Ask for the device's new password or key, checked against its newest failing uploads."""
         entry = self._get_reauth_entry()
         device = loaded_device(entry)
-        # The failing upload vouches for the new key however old it is.
-        uploads = [device.keys.last_failed_upload] if device is not None else []
+        # The failing uploads vouch for the new key however old they are.
+        uploads = list(device.keys.failed_uploads) if device is not None else []
         return await self._async_step_new_key(
             entry, user_input, uploads, step_id="reauth_confirm", placeholders={"name": entry.title}
         )
@@ -198,12 +207,11 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         entry = self._get_reconfigure_entry()
         device = loaded_device(entry)
-        newest = device.keys.newest_upload if device is not None else None
-        recent = newest is not None and newest.is_recent(dt_util.utcnow())
+        now = dt_util.utcnow()
         return await self._async_step_new_key(
             entry,
             user_input,
-            [newest] if recent else [],
+            device.keys.recent_uploads.recent(now) if device is not None else [],
             step_id="reconfigure",
             placeholders={"name": entry.title, "server_url": _server_url(self.hass)},
         )
@@ -269,7 +277,10 @@ class FlexscadaOptionsFlow(OptionsFlow):
 
 def _uid_from_input(value: object) -> int:
     """Return the uid typed in the form (a uint32 in decimal)."""
-    text = str(value).strip().lstrip("0") or "0"
+    text = str(value).strip()
+    if len(text) > MAX_UID_FIELD_CHARS or not text.isascii():
+        raise _FormError(CONF_UID, "invalid_uid")
+    text = text.lstrip("0") or "0"
     if not text.isdecimal() or len(text) > len(str(MAX_UID)) or int(text) > MAX_UID:
         raise _FormError(CONF_UID, "invalid_uid")
     return int(text)
@@ -280,8 +291,19 @@ def _key_from_input(user_input: dict[str, Any]) -> bytes:
     if key_text := str(user_input.get(CONF_KEY) or "").strip():
         return key_from_hex(key_text)
     if passphrase := str(user_input.get(CONF_PASSPHRASE) or ""):
+        if len(passphrase) > MAX_PASSPHRASE_CHARS or not _is_utf8(passphrase):
+            raise InvalidPassphraseError
         return key_from_passphrase(passphrase)
     raise MissingSecretError
+
+
+def _is_utf8(text: str) -> bool:
+    """Return False for text with unpaired surrogates (it cannot be hashed as UTF-8)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _async_validate_key(
@@ -290,6 +312,8 @@ async def _async_validate_key(
     """Return the form's key and the device name it revealed; raise `_FormError` if unfit."""
     try:
         key = _key_from_input(user_input)
+    except InvalidPassphraseError as err:
+        raise _FormError(CONF_PASSPHRASE, "invalid_passphrase") from err
     except InvalidKeyError as err:
         raise _FormError(CONF_KEY, "invalid_key") from err
     except MissingSecretError as err:

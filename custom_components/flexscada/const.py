@@ -28,6 +28,11 @@ DEFAULT_CLOCK_SYNC_THRESHOLD: Final = 30
 DEFAULT_COMMAND_EXPIRY: Final = 86400
 # Used when the device config has no upload_interval (the vendor's default is 5 minutes).
 DEFAULT_UPLOAD_INTERVAL: Final = 300
+# Bounds of the availability window (upload interval x factor), whatever a config or a stored
+# option says: a negative or zero window would leave the device unavailable forever, a huge one
+# overflows the datetime arithmetic and the event loop's timer.
+MIN_AVAILABILITY_WINDOW: Final = timedelta(seconds=10)
+MAX_AVAILABILITY_WINDOW: Final = timedelta(days=365)
 
 # A week of queued data at the vendor's defaults fits well under this; anything larger is refused
 # with 413 before it is read into memory.

@@ -15,11 +15,12 @@ from typing import Final
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import discovery_flow
+from homeassistant.helpers.discovery_flow import DISCOVERY_FLOW_DISPATCHER, PendingFlowKey
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import CONF_UID, DOMAIN
-from .keys import CachedUpload, UploadKind
+from .keys import CachedUpload, RecentUploads, UploadKind
 
 # Enough for a handful of unconfigured devices at once, each with a few days of backlog at the
 # vendor's defaults (one upload is at most keys.MAX_CACHED_UPLOAD_BYTES).
@@ -31,21 +32,21 @@ DATA_UPLOAD_CACHE: HassKey[UploadCache] = HassKey(f"{DOMAIN}_upload_cache")
 
 @dataclass(slots=True)
 class UploadCache:
-    """The newest upload of each kind per unknown uid, bounded in uids, age and bytes."""
+    """The newest few uploads per unknown uid, bounded in uids, age and bytes."""
 
-    _uploads: dict[int, dict[UploadKind, CachedUpload]] = field(default_factory=dict)
+    _uploads: dict[int, RecentUploads] = field(default_factory=dict)
 
     def put(self, uid: int, upload: CachedUpload) -> None:
-        """Keep an upload as the uid's newest of its kind, evicting what exceeds the bounds."""
-        uploads = self._uploads.pop(uid, {})
-        uploads[upload.kind] = upload
+        """Keep an upload as the uid's newest, evicting what exceeds the bounds."""
+        uploads = self._uploads.pop(uid, None) or RecentUploads()
+        uploads.add(upload)
         self._uploads[uid] = uploads  # dict order is recency: oldest uid first
         self._evict(upload.received)
 
     def get(self, uid: int) -> list[CachedUpload]:
         """Return the uid's uploads that are still recent."""
-        now = dt_util.utcnow()
-        return [u for u in self._uploads.get(uid, {}).values() if u.is_recent(now)]
+        uploads = self._uploads.get(uid)
+        return uploads.recent(dt_util.utcnow()) if uploads is not None else []
 
     def pop(self, uid: int) -> None:
         """Forget a uid (its device has been added)."""
@@ -54,7 +55,7 @@ class UploadCache:
     @property
     def total_bytes(self) -> int:
         """Return the bytes held."""
-        return sum(len(u.body) for uploads in self._uploads.values() for u in uploads.values())
+        return sum(uploads.total_bytes for uploads in self._uploads.values())
 
     def __len__(self) -> int:
         return len(self._uploads)
@@ -62,9 +63,7 @@ class UploadCache:
     def _evict(self, now: datetime) -> None:
         """Drop old uploads, then the least recently heard uids until within the bounds."""
         for uid, uploads in list(self._uploads.items()):
-            for kind, upload in list(uploads.items()):
-                if not upload.is_recent(now):
-                    del uploads[kind]
+            uploads.drop_old(now)
             if not uploads:
                 del self._uploads[uid]
         while len(self._uploads) > MAX_CACHED_UIDS or self.total_bytes > MAX_CACHE_BYTES:
@@ -109,10 +108,7 @@ def async_unknown_upload(hass: HomeAssistant, uid: int, kind: UploadKind, body: 
         return
     # The uid is in clear, so anyone can post uploads of made-up uids: the flows are bounded
     # like the cache.
-    flows = hass.config_entries.flow.async_progress_by_handler(
-        DOMAIN, match_context={"source": SOURCE_INTEGRATION_DISCOVERY}
-    )
-    if len(flows) >= MAX_CACHED_UIDS:
+    if _async_discovery_flow_count(hass) >= MAX_CACHED_UIDS:
         return
     # Deduplicated twice: the helper skips a flow with the same context and data in
     # progress, and the flow itself aborts when its unique id is already in progress.
@@ -122,3 +118,20 @@ def async_unknown_upload(hass: HomeAssistant, uid: int, kind: UploadKind, body: 
         context={"source": SOURCE_INTEGRATION_DISCOVERY},
         data={CONF_UID: uid},
     )
+
+
+@callback
+def _async_discovery_flow_count(hass: HomeAssistant) -> int:
+    """Return our discovery flows in progress plus those queued until Home Assistant has started.
+
+    Before Home Assistant has started, the discovery helper queues flows instead of starting
+    them, and a queued flow is not in progress yet: counting only the started ones let thousands
+    of made-up uids through during a start.
+    """
+    started = hass.config_entries.flow.async_progress_by_handler(
+        DOMAIN, include_uninitialized=True, match_context={"source": SOURCE_INTEGRATION_DISCOVERY}
+    )
+    if (dispatcher := hass.data.get(DISCOVERY_FLOW_DISPATCHER)) is None:
+        return len(started)
+    queued = dispatcher.pending_flows.get(PendingFlowKey(DOMAIN, SOURCE_INTEGRATION_DISCOVERY))
+    return len(started) + len(queued or ())

@@ -7,10 +7,11 @@ from typing import Final
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN
+from .const import CONF_KEY, CONF_UID, DOMAIN
 
 ISSUE_LAYOUT_MISMATCH: Final = "layout_mismatch"
 ISSUE_WRONG_KEY: Final = "wrong_key"
+ISSUE_SHARED_KEY: Final = "shared_key"
 
 
 def issue_id(kind: str, uid: int) -> str:
@@ -71,3 +72,44 @@ def async_clear_issues(hass: HomeAssistant, uid: int) -> None:
     """Withdraw every issue of a device."""
     for kind in (ISSUE_LAYOUT_MISMATCH, ISSUE_WRONG_KEY):
         async_clear_issue(hass, kind, uid)
+
+
+@callback
+def async_update_shared_key_issues(hass: HomeAssistant, *, removed: str | None = None) -> None:
+    """Warn about devices that share a key; withdraw the warnings that no longer apply.
+
+    The uid is outside what the key protects, so an upload of one device re-addressed to
+    another with the same key is accepted as the other's: the protocol cannot tell them apart.
+    One issue per shared key, named after the lowest uid that has it. `removed`: the id of an
+    entry being removed, not counted.
+    """
+    by_key: dict[str, list[tuple[int, str]]] = {}
+    for entry in hass.config_entries.async_entries(DOMAIN, include_ignore=False):
+        if entry.entry_id != removed and CONF_KEY in entry.data and CONF_UID in entry.data:
+            devices = by_key.setdefault(entry.data[CONF_KEY], [])
+            devices.append((int(entry.data[CONF_UID]), entry.title))
+    wanted: set[str] = set()
+    for devices in by_key.values():
+        if len(devices) < 2:
+            continue
+        devices.sort()
+        wanted.add(shared := issue_id(ISSUE_SHARED_KEY, devices[0][0]))
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            shared,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_SHARED_KEY,
+            translation_placeholders={
+                "devices": ", ".join(f"{title} ({uid})" for uid, title in devices)
+            },
+        )
+    registry = ir.async_get(hass)
+    for domain, existing in list(registry.issues):
+        if (
+            domain == DOMAIN
+            and existing.startswith(f"{ISSUE_SHARED_KEY}_")
+            and existing not in wanted
+        ):
+            ir.async_delete_issue(hass, DOMAIN, existing)

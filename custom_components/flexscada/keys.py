@@ -1,13 +1,15 @@
 """Which key opens a Q5's uploads: uploads kept to check a key against, and a device's key health.
 
 The device cannot be asked anything, so a key is checked against what the device really sent: a
-kept upload. A known device keeps its newest upload (and its newest failing one) here, and counts
-the uploads its key cannot open; a streak of them from a silent device means its password changed.
+kept upload. A key is accepted if it opens any of them: anyone can post garbage under a (clear)
+uid, and garbage must not veto the right key. A known device keeps its newest few uploads (and
+its newest failing ones) here, and counts the uploads its key cannot open; a streak of them from
+a silent device means its password changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -31,6 +33,10 @@ from .protocol import (
 # A larger upload is not kept (a later, smaller one will be).
 MAX_CACHED_UPLOAD_BYTES: Final = 256 * 1024
 MAX_UPLOAD_AGE: Final = timedelta(hours=1)
+# A few uploads per uid, so that one garbage upload cannot displace the device's own; the newest
+# is always kept, older ones go first when the uid holds more than MAX_BYTES_PER_UID.
+MAX_UPLOADS_PER_UID: Final = 4
+MAX_BYTES_PER_UID: Final = 2 * MAX_CACHED_UPLOAD_BYTES
 
 
 class UploadKind(StrEnum):
@@ -60,20 +66,58 @@ class CachedUpload:
         return now - self.received <= MAX_UPLOAD_AGE
 
 
+@dataclass(slots=True)
+class RecentUploads:
+    """The newest few uploads of one uid, oldest first, bounded in count and bytes."""
+
+    _uploads: list[CachedUpload] = field(default_factory=list)
+
+    def add(self, upload: CachedUpload | None) -> None:
+        """Keep an upload (None: one too large to keep), dropping the oldest beyond the bounds."""
+        if upload is None:
+            return
+        self._uploads.append(upload)
+        while len(self._uploads) > MAX_UPLOADS_PER_UID or (
+            len(self._uploads) > 1 and self.total_bytes > MAX_BYTES_PER_UID
+        ):
+            del self._uploads[0]
+
+    def recent(self, now: datetime) -> list[CachedUpload]:
+        """Return the uploads still young enough to vouch for the device's key."""
+        return [upload for upload in self._uploads if upload.is_recent(now)]
+
+    def drop_old(self, now: datetime) -> None:
+        """Forget the uploads that are no longer recent."""
+        self._uploads = self.recent(now)
+
+    @property
+    def total_bytes(self) -> int:
+        """Return the bytes held."""
+        return sum(len(upload.body) for upload in self._uploads)
+
+    def __iter__(self) -> Iterator[CachedUpload]:
+        return iter(self._uploads)
+
+    def __len__(self) -> int:
+        return len(self._uploads)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyCheck:
     """What the uploads said about a key."""
 
-    #: True: the newest checkable upload opens with the key; False: it does not;
-    #: None: there was no upload to check against.
+    #: True: at least one upload opens with the key; False: uploads could be checked and none
+    #: opens with it; None: there was no upload to check against.
     matches: bool | None
-    #: The device's name, from a config upload that opens with the key.
+    #: The device's name, from the newest config upload that opens with the key.
     name: str | None = None
 
 
 def check_key(uploads: Iterable[CachedUpload], key: bytes) -> KeyCheck:
-    """Check a key against uploads, newest first: the newest one that can be checked decides.
+    """Check a key against uploads: it is right if it opens any of them.
 
+    Not "the newest decides": the uid travels in clear, so the newest upload may be anyone's
+    garbage, and a wrong key cannot open a genuine upload anyway.
     Blocking (decrypts up to MAX_CACHED_UPLOAD_BYTES per upload): run it in the executor.
     """
     matches: bool | None = None
@@ -81,19 +125,19 @@ def check_key(uploads: Iterable[CachedUpload], key: bytes) -> KeyCheck:
     for upload in sorted(uploads, key=lambda upload: upload.received, reverse=True):
         try:
             if upload.kind is UploadKind.CONFIG:
-                name = open_config_packet(key, upload.body).name
+                config_name = open_config_packet(key, upload.body).name
+                name = name or config_name
             else:
                 open_measurement_packet(key, upload.body)
         except IntegrityError:
-            if matches is None:
-                return KeyCheck(matches=False)
+            matches = matches or False
             continue
         except BadConfigError:
             pass  # it opened, so the key is right; the JSON itself is not usable
         except Q5ProtocolError:
             continue  # malformed before the integrity check: it can vouch for nothing
         matches = True
-    return KeyCheck(matches=matches, name=name)
+    return KeyCheck(matches=matches, name=name if matches else None)
 
 
 class KeyHealth:
@@ -113,16 +157,17 @@ class KeyHealth:
         self._problems = problems
         #: Uploads the key failed to open since the last one it opened.
         self.failures = 0
-        #: Uploads to check a new key against: the newest one, and the newest that failed.
-        self.newest_upload: CachedUpload | None = None
-        self.last_failed_upload: CachedUpload | None = None
+        #: Uploads to check a new key against: the newest few, and the newest few that failed.
+        self.recent_uploads = RecentUploads()
+        self.failed_uploads = RecentUploads()
         self._reauth_requested = False
 
     @callback
     def async_failed(self, body: bytes, *, device_name: str, device_available: bool) -> None:
         """Count an upload the key cannot open; a streak of them means the key changed."""
-        if (upload := CachedUpload.keep(UploadKind.MEASUREMENT, body)) is not None:
-            self.newest_upload = self.last_failed_upload = upload
+        upload = CachedUpload.keep(UploadKind.MEASUREMENT, body)
+        self.recent_uploads.add(upload)
+        self.failed_uploads.add(upload)
         self.failures += 1
         # The uid travels in clear, so anyone can post bad uploads under it. While the device's
         # own good uploads keep it available, failures are someone else's; only a device that
@@ -146,7 +191,7 @@ class KeyHealth:
     @callback
     def async_confirmed(self, body: bytes) -> None:
         """Note an upload the key opens: the streak of failures is over."""
-        self.newest_upload = CachedUpload.keep(UploadKind.MEASUREMENT, body)
+        self.recent_uploads.add(CachedUpload.keep(UploadKind.MEASUREMENT, body))
         async_clear_issue(self._hass, ISSUE_WRONG_KEY, self._uid)
         self.failures = 0
         self._reauth_requested = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import pytest
@@ -268,7 +269,8 @@ def test_informative_keys_tolerated() -> None:
         ("[1, 2]", "JSON list, not an object"),
         ("null", "JSON NoneType, not an object"),
         (b"\xff\xfe{}", "not UTF-8"),
-        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"version": 1, "x": ' + "[" * 10_000 + "]" * 10_000 + "}", "nested too deeply"),
+        ("[" * 100_000 + "]" * 100_000, "over the device's own 32000"),
         ("{}", "'version' is None"),
         ('{"version": true}', "'version' is True"),
         ('{"version": "42"}', "'version' is '42'"),
@@ -313,3 +315,82 @@ def test_raw_is_not_compared(example_raw: dict[str, Any]) -> None:
     other = copy.deepcopy(example_raw)
     other["desc"] = "changed"
     assert parse_config(other) == parse_config(example_raw)
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"version": 1, "relays": {"1": {"logging": ["state"]}}}
+    config.update(changes)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        # what Home Assistant's store cannot write back (issue 15, item 3)
+        (_with(x=2**64), "outside 64 bits"),
+        (_with(x=-(2**63) - 1), "outside 64 bits"),
+        (_with(x={"y": [[[[1]]]] * 2, "z": 10**4000}), "integer of 13288 bits"),
+        (_with(x="\ud800"), "unpaired surrogate"),
+        (_with(**{"\udc00": 1}), "unpaired surrogate"),
+        (_with(x={1, 2}), "holds a set"),
+        (_with(x=math.nan), "not storable"),
+        ('{"version": 1, "x": NaN}', "NaN is not a JSON value"),
+        ('{"version": 1, "x": -Infinity}', "-Infinity is not a JSON value"),
+        (json.dumps(_with(x={"a": 1}) | {"p": "x" * 32_000}), "over the device's own 32000"),
+        # more than a Q5 has (item 8)
+        (_with(relays={str(i): {} for i in range(1, 10)}), "9 channels; a Q5 has at most 8"),
+        (_with(mfeeds=[{"type": 0}] * 33), "at most 32"),
+        (_with(inputs={"1": {"logging": [f"m{i}" for i in range(12)]}}), "at most 11"),
+        (_with(inputs={"1": {"logging": ["avg"] * 65}}), "65 entries, over 64"),
+        (_with(inputs={"1": {"logging": ["x" * 33]}}), "metric name of 33 characters"),
+        (_with(inputs={"1": {"logging": [""]}}), "metric name of 0 characters"),
+        # intervals (item 10)
+        (_with(upload_interval=10**12), "'upload_interval' is 1000000000000 s"),
+        (_with(upload_interval=-300), "'upload_interval' is -300 s"),
+        (_with(measurement_interval=30 * 86400 + 1), "'measurement_interval' is"),
+        (_with(upload_interval=2**63 - 1), "'upload_interval' is 9223372036854775807 s"),
+        # keys (items 11, 14)
+        (_with(relays={"1" * 4301: {}}), "'relays' is keyed by something other"),
+        (_with(relays={"1": {}, "01": {}}), "no leading zero): '01'"),
+        (_with(inputs={"00": {}}), "'00'"),
+        (_with(relays={"12345": {}}), "1 to 4 digits"),
+        # unique-id collisions (item 14)
+        (_with(power_metrics=[{"logging": ["power avg", "power_avg"]}]), "names both"),
+        (_with(relays={"1": {"logging": ["pulse"]}}), "'pulse', which is the relay's button"),
+        (_with(relays={"1": {"logging": ["state", "reset"]}}), "relay's button"),
+    ],
+)
+def test_configs_home_assistant_must_not_take(raw: Any, message: str) -> None:
+    with pytest.raises(BadConfigError) as err:
+        parse_config(raw)
+    assert message in str(err.value)
+    assert len(str(err.value)) < 300
+
+
+def test_what_stays_accepted() -> None:
+    """Repeats, unknown metrics within the allowance, 0 intervals, the extreme storable ints."""
+    config = parse_config(
+        _with(
+            upload_interval=0,
+            measurement_interval=readings.MAX_INTERVAL_SECONDS,
+            x=[2**64 - 1, -(2**63), 1.5],
+            inputs={"16": {"logging": ["avg", "avg", "new metric"]}},
+            mfeeds=[{"type": 0}] * 32,
+            power_metrics=[{"logging": ["power avg", "real power"]}],
+            relays={"0": {}, "9999": {"logging": ["state"] * 64}},
+        )
+    )
+    assert (config.upload_interval, config.measurement_interval) == (None, 30 * 86400)
+    assert [c.key for c in config.channels if c.section == "relays"] == ["0", "9999"]
+
+
+def test_long_texts_are_cut() -> None:
+    """Labels, units, true/false texts and the name become names: cut to MAX_LABEL_CHARS."""
+    long = "é" * 10_000
+    config = parse_config(
+        _with(name=long, inputs={"1": {"label": long, "unit": long, "_t": long, "_f": long}})
+    )
+    cut = "é" * readings.MAX_LABEL_CHARS
+    assert config.name == cut
+    [channel] = [c for c in config.channels if c.section == "inputs"]
+    assert (channel.label, channel.unit, channel.true_text, channel.false_text) == (cut,) * 4

@@ -21,16 +21,30 @@ from .readings import (
     DUPLICATE_METRIC_OCCUPIES_BITS,
     INPUT_ENABLED_DEFAULT,
     JSON_PADDING,
+    MAX_CHANNEL_KEY_DIGITS,
+    MAX_CHANNELS,
+    MAX_CONFIG_CHARS,
+    MAX_INTERVAL_SECONDS,
+    MAX_JSON_DEPTH,
+    MAX_JSON_INT,
+    MAX_LABEL_CHARS,
+    MAX_METRIC_NAME_CHARS,
+    MAX_METRICS_PER_CHANNEL,
+    MAX_WALK_PER_CHANNEL,
     MFEED_TYPE_METRICS,
+    MIN_JSON_INT,
+    RESERVED_RELAY_METRICS,
     SECTIONS,
     array_channel_key,
     canonical_metric,
     command_number,
+    is_canonical_channel_key,
     metric_width,
     object_channel_order,
 )
 
-#: Largest config text we parse. The device's limit is 32,000 characters; we allow 8x that.
+#: Largest config upload we read: the device's limit is MAX_CONFIG_CHARS characters, which UTF-8
+#: may take up to 4 bytes each to send (padding aside).
 MAX_CONFIG_BYTES = 256 * 1024
 _MAX_U32 = 0xFFFFFFFF
 
@@ -150,12 +164,81 @@ def _load_json(text: str | bytes | bytearray | memoryview) -> object:
             text = bytes(text).rstrip(JSON_PADDING).decode()
         except UnicodeDecodeError as err:
             raise BadConfigError(f"the config is not UTF-8 text ({err.reason})") from None
+    if len(text) > MAX_CONFIG_CHARS:
+        raise BadConfigError(
+            f"the config has {len(text)} characters, over the device's own {MAX_CONFIG_CHARS}"
+        )
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
-        raise BadConfigError("the config JSON is nested too deeply") from None
+        raise BadConfigError(
+            f"the config JSON is nested too deeply (over {MAX_JSON_DEPTH} levels)"
+        ) from None
     except ValueError as err:
         raise BadConfigError(f"the config is not valid JSON: {err}") from None
+
+
+def _refuse_constant(name: str) -> object:
+    """Refuse NaN and Infinity: not JSON, and not something the store can write back."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _check_storable(doc: object) -> None:
+    """Raise BadConfigError unless Home Assistant's JSON store could write `doc` back.
+
+    The store (orjson) fails on integers outside 64 bits, deep nesting, NaN/Infinity and strings
+    with unpaired surrogates; a config it cannot write would be acknowledged and then lost.
+    Iterative, so nesting deeper than Python's recursion limit is reported, not raised.
+    """
+    stack: list[tuple[object, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int):
+            if not MIN_JSON_INT <= value <= MAX_JSON_INT:
+                raise BadConfigError(
+                    f"the config has the integer {_short(value)}, outside 64 bits (not storable)"
+                )
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124
+                raise BadConfigError(f"the config has the number {value}, not storable as JSON")
+        elif isinstance(value, str):
+            _check_storable_text(value)
+        elif isinstance(value, (Mapping, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise BadConfigError(
+                    f"the config JSON is nested too deeply (over {MAX_JSON_DEPTH} levels)"
+                )
+            stack.extend((item, depth + 1) for item in _children(value))
+        else:
+            raise BadConfigError(f"the config holds a {type(value).__name__}, not JSON")
+
+
+def _children(container: Mapping[Any, Any] | list[Any]) -> Iterator[object]:
+    """Yield a JSON container's values, checking an object's keys on the way."""
+    if isinstance(container, list):
+        yield from container
+        return
+    for key, item in container.items():
+        if not isinstance(key, str):
+            raise BadConfigError(f"the config has a key that is not a string: {key!r}")
+        _check_storable_text(key)
+        yield item
+
+
+def _check_storable_text(text: str) -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise BadConfigError(
+            "the config has text with an unpaired surrogate (not storable)"
+        ) from None
+
+
+def _short(value: int) -> str:
+    """Return a huge integer for a log line without converting all its digits."""
+    return f"of {value.bit_length()} bits" if value.bit_length() > 64 else str(value)
 
 
 def _int(value: object) -> int | None:
@@ -164,7 +247,20 @@ def _int(value: object) -> int | None:
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    """Return `value` if it is a string, cut to MAX_LABEL_CHARS (it becomes a name)."""
+    return value[:MAX_LABEL_CHARS] if isinstance(value, str) else None
+
+
+def _interval(doc: Mapping[Any, Any], name: str) -> int | None:
+    """Return an interval in seconds; None when absent, not an integer or 0 (unknown)."""
+    value = _int(doc.get(name))
+    if value is None or value == 0:
+        return None
+    if not 1 <= value <= MAX_INTERVAL_SECONDS:
+        raise BadConfigError(
+            f"the config's {name!r} is {_short(value)} s, not 1 to {MAX_INTERVAL_SECONDS} s"
+        )
+    return value
 
 
 def _entries(doc: Mapping[Any, Any], section: str) -> Iterator[tuple[str, Mapping[Any, Any]]]:
@@ -175,15 +271,23 @@ def _entries(doc: Mapping[Any, Any], section: str) -> Iterator[tuple[str, Mappin
     if isinstance(value, list):
         pairs = [(array_channel_key(index), entry) for index, entry in enumerate(value)]
     elif isinstance(value, Mapping):
-        if not all(isinstance(key, str) for key in value):
-            raise BadConfigError(f"{section!r} has a key that is not a string")
+        # Keys are strings: _check_storable refused the config otherwise.
         order = object_channel_order(value)
         if order is None:
-            raise BadConfigError(f"{section!r} is keyed by something other than channel numbers")
+            bad = next(key for key in value if not is_canonical_channel_key(key))
+            raise BadConfigError(
+                f"{section!r} is keyed by something other than channel numbers as the device "
+                f"writes them (1 to {MAX_CHANNEL_KEY_DIGITS} digits, no leading zero): "
+                f"{bad[:12]!r}"
+            )
         pairs = [(key, value[key]) for key in order]
     else:
         raise BadConfigError(
             f"{section!r} is a {type(value).__name__}, expected an object or an array"
+        )
+    if len(pairs) > MAX_CHANNELS[section]:
+        raise BadConfigError(
+            f"{section!r} declares {len(pairs)} channels; a Q5 has at most {MAX_CHANNELS[section]}"
         )
     for key, entry in pairs:
         if not isinstance(entry, Mapping):
@@ -198,7 +302,33 @@ def _logging(section: str, key: str, entry: Mapping[Any, Any]) -> tuple[str, ...
         return None
     if not isinstance(value, list) or not all(isinstance(metric, str) for metric in value):
         raise BadConfigError(f"{section}.{key}.logging is not an array of metric names")
+    _check_metrics(section, key, value)
     return tuple(value)
+
+
+def _check_metrics(section: str, key: str, walk: list[str]) -> None:
+    """Refuse a logging array no Q5 writes, or whose metrics would share an entity."""
+    where = f"{section}.{key}.logging"
+    if len(walk) > MAX_WALK_PER_CHANNEL:
+        raise BadConfigError(f"{where} has {len(walk)} entries, over {MAX_WALK_PER_CHANNEL}")
+    metrics = dict.fromkeys(walk)
+    if len(metrics) > MAX_METRICS_PER_CHANNEL[section]:
+        raise BadConfigError(
+            f"{where} names {len(metrics)} different metrics; "
+            f"at most {MAX_METRICS_PER_CHANNEL[section]} are accepted for {section}"
+        )
+    seen: dict[str, str] = {}
+    for metric in metrics:
+        if not metric or len(metric) > MAX_METRIC_NAME_CHARS:
+            raise BadConfigError(
+                f"{where} has a metric name of {len(metric)} characters "
+                f"(1 to {MAX_METRIC_NAME_CHARS})"
+            )
+        if section == "relays" and metric in RESERVED_RELAY_METRICS:
+            raise BadConfigError(f"{where} names {metric!r}, which is the relay's button")
+        # Entities are identified by the name with spaces as underscores (metric_unique_id).
+        if (other := seen.setdefault(metric.replace(" ", "_"), metric)) != metric:
+            raise BadConfigError(f"{where} names both {other!r} and {metric!r}: one entity")
 
 
 def _channel(section: str, key: str, entry: Mapping[Any, Any], keyed_by_number: bool) -> Channel:
@@ -242,6 +372,7 @@ def parse_config(raw: Mapping[str, Any] | str | bytes) -> DeviceConfig:
     doc = raw if isinstance(raw, Mapping) else _load_json(raw)
     if not isinstance(doc, Mapping):
         raise BadConfigError(f"the config is a JSON {type(doc).__name__}, not an object")
+    _check_storable(doc)
     version = _int(doc.get("version"))
     if version is None or not 0 <= version <= _MAX_U32:
         raise BadConfigError(f"the config's 'version' is {doc.get('version')!r}, not a uint32")
@@ -253,8 +384,8 @@ def parse_config(raw: Mapping[str, Any] | str | bytes) -> DeviceConfig:
     return DeviceConfig(
         version=version,
         name=_text(doc.get("name")),
-        upload_interval=_int(doc.get("upload_interval")),
-        measurement_interval=_int(doc.get("measurement_interval")),
+        upload_interval=_interval(doc, "upload_interval"),
+        measurement_interval=_interval(doc, "measurement_interval"),
         unit_system=_int(doc.get("unit")) or 0,
         channels=channels,
         raw=doc,

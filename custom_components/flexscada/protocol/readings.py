@@ -138,11 +138,12 @@ def array_channel_key(index: int) -> str:
 
 
 # (b) keys are 1-based channel numbers walked in ascending numeric order; (c) a key that is not a
-# decimal number makes the order unknowable, so the config is rejected.
+# canonical decimal number ("1", not "01", "+1" or "1.0"; at most 4 digits) makes the order or the
+# channel unknowable, so the config is rejected.
 def object_channel_order(keys: Iterable[str]) -> list[str] | None:
     """Return an object-shaped section's keys in walk order, or None if one is not a number."""
     keys = list(keys)
-    if not all(key.isdecimal() and key.isascii() for key in keys):
+    if not all(is_canonical_channel_key(key) for key in keys):
         return None
     return sorted(keys, key=int)
 
@@ -161,6 +162,20 @@ def command_number(section: str, channel_key: str, keyed_by_number: bool) -> int
     if section == "mfeeds":
         return int(channel_key)
     return None
+
+
+def is_canonical_channel_key(key: str) -> bool:
+    """Return True if `key` is a channel number as the device writes it: "0", "1", ... "9999"."""
+    return (
+        0 < len(key) <= MAX_CHANNEL_KEY_DIGITS
+        and key.isascii()
+        and key.isdecimal()
+        and (key == "0" or not key.startswith("0"))
+    )
+
+
+#: (c) Digits of an object-shaped section's channel key; a Q5 has fewer than 100 of any kind.
+MAX_CHANNEL_KEY_DIGITS: Final = 4
 
 
 #: (c) A metric repeated within one channel's logging array occupies its bits again (the device
@@ -183,6 +198,80 @@ def canonical_metric(section: str, metric: str) -> str:
     if section == "power_metrics":
         return LEGACY_METRIC_NAMES.get(metric, metric)
     return metric
+
+
+# --- What one Q5 can declare ------------------------------------------------------------------
+# A config is authentic once it opens with the key, but what it declares becomes entities: these
+# bounds keep one config within what a Q5 can have. A config over them is refused, not trimmed
+# (a trimmed walk would shift every later field).
+
+#: (b) The device stores its config as text of at most this many characters.
+MAX_CONFIG_CHARS: Final = 32_000
+
+#: Channels per section: (b) 8 relays, 8 or 16 inputs; (c) the rest, generous for one device.
+MAX_CHANNELS: Final[Mapping[str, int]] = {
+    "relays": 8,
+    "inputs": 16,
+    "ds18b20": 16,
+    "power_metrics": 8,
+    "mfeeds": 32,
+}
+
+#: (a)+(b) The metrics each section offers (power: the current and the older firmware's names).
+KNOWN_METRICS: Final[Mapping[str, frozenset[str]]] = {
+    "relays": frozenset({"amperage", "fuse", "hvd", "lvd", "power", "state"}),
+    "inputs": frozenset({"avg", "inst", "max", "min", "ripple", "power", "state"}),
+    "ds18b20": frozenset({"inst", "avg", "min", "max"}),
+    "power_metrics": frozenset(
+        {
+            *(
+                f"{name} {stat}"
+                for name in ("power", "voltage", "amperage")
+                for stat in ("inst", "avg", "min", "max")
+            ),
+            "apparent power",
+            "power factor",
+            "freq",
+            "voltage thd inst",
+            "voltage thd avg",
+            *LEGACY_METRIC_NAMES,
+        }
+    ),
+    "mfeeds": frozenset({"state", "value"}),
+}
+
+#: (c) Metrics newer firmware may add to a section: names we do not know are accepted (as
+#: float32s) as long as a channel logs at most this many more than its section offers.
+NEW_METRICS_ALLOWANCE: Final = 4
+
+#: (c) Different metrics one channel may log: what its section offers, plus the allowance.
+MAX_METRICS_PER_CHANNEL: Final[Mapping[str, int]] = {
+    section: len(names) + NEW_METRICS_ALLOWANCE for section, names in KNOWN_METRICS.items()
+}
+
+#: (c) Entries of one logging array, repeats included (each repeat occupies bits again).
+MAX_WALK_PER_CHANNEL: Final = 64
+
+#: (c) Longest metric name; the known ones have at most 16 characters.
+MAX_METRIC_NAME_CHARS: Final = 32
+
+#: (c) Names the relay's own buttons use (pulse, reset): a relay metric cannot be called so.
+RESERVED_RELAY_METRICS: Final = frozenset({"pulse", "reset"})
+
+#: (c) Texts longer than this (label, unit, true/false texts, the device's name) are cut: they
+#: become entity and device names, never identifiers.
+MAX_LABEL_CHARS: Final = 100
+
+#: (c) Seconds an upload or measurement interval may be: 1 s to 30 days. 0 or absent = unknown
+#: (the vendor's default is assumed); anything else is not a Q5's interval.
+MAX_INTERVAL_SECONDS: Final = 30 * 86400
+
+#: (c) What a stored config must stay within so that Home Assistant's JSON store can write it
+#: again: integers of 64 bits (orjson), nesting well under orjson's limit of 255, no NaN or
+#: Infinity, no unpaired surrogate in a string.
+MIN_JSON_INT: Final = -(2**63)
+MAX_JSON_INT: Final = 2**64 - 1
+MAX_JSON_DEPTH: Final = 32
 
 
 # --- Replies ------------------------------------------------------------------------------------
