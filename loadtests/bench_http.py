@@ -48,7 +48,7 @@ from custom_components.flexscada.const import (
     MAX_UPLOAD_BYTES,
 )
 from custom_components.flexscada.protocol import build_config_packet, build_measurement_packet
-from custom_components.flexscada.protocol.config import FieldKind, Layout
+from custom_components.flexscada.protocol.model import FieldKind, Layout
 from custom_components.flexscada.store import to_stored
 
 from .sites import KEY, UID, big_config, layout_of

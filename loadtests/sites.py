@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from custom_components.flexscada.protocol import compile_layout, key_from_passphrase, parse_config
-from custom_components.flexscada.protocol.config import Layout
+from custom_components.flexscada.protocol.model import Layout
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG_PATH = REPO / "tests" / "fixtures" / "example_config.json"

@@ -41,7 +41,7 @@ from custom_components.flexscada.protocol import (
     build_measurement_packet,
     key_from_passphrase,
 )
-from custom_components.flexscada.protocol.config import FieldKind
+from custom_components.flexscada.protocol.model import FieldKind
 from q5_simulator import SimulatedQ5, device_config, load_site
 from q5_simulator.runner import Fleet
 

@@ -42,14 +42,9 @@ from custom_components.flexscada.protocol.commands import (
     command_id,
     parse_action,
 )
-from custom_components.flexscada.protocol.config import (
-    DeviceConfig,
-    FieldKind,
-    Layout,
-    compile_layout,
-    parse_config,
-)
+from custom_components.flexscada.protocol.config import compile_layout, parse_config
 from custom_components.flexscada.protocol.errors import Q5ProtocolError
+from custom_components.flexscada.protocol.model import DeviceConfig, FieldKind, Layout
 from custom_components.flexscada.protocol.packets import (
     build_config_packet,
     build_measurement_packet,

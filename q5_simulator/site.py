@@ -20,7 +20,7 @@ import random
 import struct
 from typing import Any, Protocol
 
-from custom_components.flexscada.protocol.config import Field, FieldKind, Layout
+from custom_components.flexscada.protocol.model import Field, FieldKind, Layout
 
 DAY = 86400.0
 _F32 = struct.Struct("<f")

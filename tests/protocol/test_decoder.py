@@ -25,7 +25,7 @@ from custom_components.flexscada.protocol import (
     readings,
     seal,
 )
-from custom_components.flexscada.protocol.config import FieldKind
+from custom_components.flexscada.protocol.model import FieldKind
 
 from .conftest import UID
 from .strategies import CONFIGS

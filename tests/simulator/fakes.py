@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 
 from custom_components.flexscada.protocol import Command, build_reply
-from custom_components.flexscada.protocol.config import Layout, compile_layout, parse_config
+from custom_components.flexscada.protocol.config import compile_layout, parse_config
 from custom_components.flexscada.protocol.decoder import decode_rows
+from custom_components.flexscada.protocol.model import Layout
 from custom_components.flexscada.protocol.packets import (
     MeasurementPacket,
     open_config_packet,

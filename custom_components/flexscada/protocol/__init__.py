@@ -17,16 +17,8 @@ from .commands import (
     command_id,
     parse_action,
 )
-from .config import (
-    MAX_CONFIG_BYTES,
-    Channel,
-    DeviceConfig,
-    Field,
-    FieldKind,
-    Layout,
-    compile_layout,
-    parse_config,
-)
+from .config import compile_layout, parse_config
+from .config_json import MAX_CONFIG_BYTES
 from .crypto import key_from_hex, key_from_passphrase, seal, unseal
 from .decoder import DecodedRows, decode_rows
 from .errors import (
@@ -40,6 +32,7 @@ from .errors import (
     Q5ProtocolError,
     TruncatedPacketError,
 )
+from .model import Channel, DeviceConfig, Field, FieldKind, Layout
 from .packets import (
     MAX_CONFIG_PACKET_BYTES,
     MAX_MEASUREMENT_PACKET_BYTES,

@@ -16,10 +16,11 @@ from pathlib import Path
 import sys
 from typing import NoReturn
 
-from .config import DeviceConfig, compile_layout, parse_config
+from .config import compile_layout, parse_config
 from .crypto import key_from_hex, key_from_passphrase
 from .decoder import Value, decode_rows
 from .errors import Q5ProtocolError
+from .model import DeviceConfig
 from .packets import open_config_packet, open_measurement_packet
 
 _PROG = (

@@ -48,10 +48,9 @@ class SetRelay:
 
 
 @dataclass(frozen=True, slots=True)
-class PulseRelay:
-    """Pulse relay `ch`: the device inverts it for a few seconds."""
+class _RelayAction:
+    """An action on relay `ch` that takes no other parameter."""
 
-    name: ClassVar[str] = "pulse_relay"
     ch: int
 
     def params(self) -> dict[str, Any]:
@@ -65,20 +64,17 @@ class PulseRelay:
 
 
 @dataclass(frozen=True, slots=True)
-class ResetRelay:
+class PulseRelay(_RelayAction):
+    """Pulse relay `ch`: the device inverts it for a few seconds."""
+
+    name: ClassVar[str] = "pulse_relay"
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRelay(_RelayAction):
     """Reset relay `ch`'s fuse, HVD and LVD trips."""
 
     name: ClassVar[str] = "reset_relay"
-    ch: int
-
-    def params(self) -> dict[str, Any]:
-        """Return the command's parameters as sent."""
-        return {"ch": self.ch}
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> Self:
-        """Read the command's parameters; raise BadCommandError if they are not valid."""
-        return cls(_number_param(params, "ch"))
 
 
 @dataclass(frozen=True, slots=True)

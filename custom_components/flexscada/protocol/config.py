@@ -8,237 +8,34 @@ units) fall back to a default when they have an unexpected type.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-import dataclasses
-from dataclasses import dataclass
-from enum import StrEnum
 import functools
-import json
 from typing import Any
 
+from .config_json import check_storable, load_json, short_int
 from .errors import BadConfigError
+from .model import Channel, DeviceConfig, Field, FieldKind, Layout
 from .readings import (
     BIT_WIDTH,
     DUPLICATE_METRIC_OCCUPIES_BITS,
     INPUT_ENABLED_DEFAULT,
-    JSON_PADDING,
     MAX_CHANNEL_KEY_DIGITS,
     MAX_CHANNELS,
-    MAX_CONFIG_CHARS,
     MAX_INTERVAL_SECONDS,
-    MAX_JSON_DEPTH,
-    MAX_JSON_INT,
     MAX_LABEL_CHARS,
     MAX_METRIC_NAME_CHARS,
     MAX_METRICS_PER_CHANNEL,
     MAX_WALK_PER_CHANNEL,
     MFEED_TYPE_METRICS,
-    MIN_JSON_INT,
     RESERVED_RELAY_METRICS,
     SECTIONS,
     array_channel_key,
-    canonical_metric,
     command_number,
     is_canonical_channel_key,
     metric_width,
     object_channel_order,
 )
 
-#: Largest config upload we read: the device's limit is MAX_CONFIG_CHARS characters, which UTF-8
-#: may take up to 4 bytes each to send (padding aside).
-MAX_CONFIG_BYTES = 256 * 1024
 _MAX_U32 = 0xFFFFFFFF
-
-
-class FieldKind(StrEnum):
-    """How a field is packed: a 32-bit IEEE-754 float or a single bit."""
-
-    FLOAT = "float"
-    BIT = "bit"
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One logged metric of one channel, at a fixed bit offset of every measurement payload."""
-
-    section: str
-    channel_key: str
-    label: str
-    metric: str
-    kind: FieldKind
-    width: int
-    bit_offset: int
-    unit: str = ""
-
-    @property
-    def key(self) -> str:
-        """Return the field's key, `<section>.<channel key>.<metric>` as named in the config."""
-        return f"{self.section}.{self.channel_key}.{self.metric}"
-
-    @property
-    def canonical_metric(self) -> str:
-        """Return the metric's current name (older firmware's power-metric names mapped)."""
-        return canonical_metric(self.section, self.metric)
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    """One relay, input, DS18B20 sensor, power metric or manual feed of the config."""
-
-    section: str
-    key: str
-    label: str
-    unit: str
-    input_type: int | None
-    true_text: str | None
-    false_text: str | None
-    mfeed_type: int | None
-    metrics: tuple[str, ...]
-    enabled: bool = True
-    input_mode: int | None = None
-    sensor_id: int | None = None
-    #: The logged metrics as stored, repeats included (what the device packs); () = `metrics`.
-    walk: tuple[str, ...] = ()
-    #: What commands call this channel (relay `ch`, feed `feed`); None: it takes no commands.
-    command_number: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceConfig:
-    """The parts of a device config the integration needs, plus the parsed JSON itself."""
-
-    version: int
-    name: str | None
-    upload_interval: int | None
-    measurement_interval: int | None
-    unit_system: int
-    channels: tuple[Channel, ...]
-    raw: Mapping[str, Any] = dataclasses.field(compare=False, hash=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """The compiled walk of one config version: where each field sits in a measurement payload."""
-
-    version: int
-    fields: tuple[Field, ...]
-    payload_bits: int
-    _index: dict[str, Field] = dataclasses.field(init=False, repr=False, compare=False, hash=False)
-    #: Memo for data derived from the layout by other modules (the decoder's plan); not compared.
-    derived: dict[str, object] = dataclasses.field(
-        init=False, repr=False, compare=False, hash=False, default_factory=dict
-    )
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {field.key: field for field in self.fields})
-
-    @property
-    def payload_bytes(self) -> int:
-        """Return the payload size in whole bytes, ceil(payload_bits / 8)."""
-        return (self.payload_bits + 7) // 8
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """Return every field key in walk order."""
-        return tuple(self._index)
-
-    def field(self, key: str) -> Field:
-        """Return the field named `key`; KeyError if the config does not log it."""
-        try:
-            return self._index[key]
-        except KeyError:
-            raise KeyError(f"config version {self.version} logs no {key!r}") from None
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._index
-
-
-def _load_json(text: str | bytes | bytearray | memoryview) -> object:
-    if isinstance(text, str):
-        if len(text) > MAX_CONFIG_BYTES:
-            raise BadConfigError(f"the config has {len(text)} characters, over {MAX_CONFIG_BYTES}")
-        text = text.rstrip(JSON_PADDING.decode())
-    else:
-        if len(text) > MAX_CONFIG_BYTES:
-            raise BadConfigError(f"the config has {len(text)} bytes, over {MAX_CONFIG_BYTES}")
-        try:
-            text = bytes(text).rstrip(JSON_PADDING).decode()
-        except UnicodeDecodeError as err:
-            raise BadConfigError(f"the config is not UTF-8 text ({err.reason})") from None
-    if len(text) > MAX_CONFIG_CHARS:
-        raise BadConfigError(
-            f"the config has {len(text)} characters, over the device's own {MAX_CONFIG_CHARS}"
-        )
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise BadConfigError(
-            f"the config JSON is nested too deeply (over {MAX_JSON_DEPTH} levels)"
-        ) from None
-    except ValueError as err:
-        raise BadConfigError(f"the config is not valid JSON: {err}") from None
-
-
-def _refuse_constant(name: str) -> object:
-    """Refuse NaN and Infinity: not JSON, and not something the store can write back."""
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _check_storable(doc: object) -> None:
-    """Raise BadConfigError unless Home Assistant's JSON store could write `doc` back.
-
-    The store (orjson) fails on integers outside 64 bits, deep nesting, NaN/Infinity and strings
-    with unpaired surrogates; a config it cannot write would be acknowledged and then lost.
-    Iterative, so nesting deeper than Python's recursion limit is reported, not raised.
-    """
-    stack: list[tuple[object, int]] = [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, bool) or value is None:
-            continue
-        if isinstance(value, int):
-            if not MIN_JSON_INT <= value <= MAX_JSON_INT:
-                raise BadConfigError(
-                    f"the config has the integer {_short(value)}, outside 64 bits (not storable)"
-                )
-        elif isinstance(value, float):
-            if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124
-                raise BadConfigError(f"the config has the number {value}, not storable as JSON")
-        elif isinstance(value, str):
-            _check_storable_text(value)
-        elif isinstance(value, (Mapping, list)):
-            if depth > MAX_JSON_DEPTH:
-                raise BadConfigError(
-                    f"the config JSON is nested too deeply (over {MAX_JSON_DEPTH} levels)"
-                )
-            stack.extend((item, depth + 1) for item in _children(value))
-        else:
-            raise BadConfigError(f"the config holds a {type(value).__name__}, not JSON")
-
-
-def _children(container: Mapping[Any, Any] | list[Any]) -> Iterator[object]:
-    """Yield a JSON container's values, checking an object's keys on the way."""
-    if isinstance(container, list):
-        yield from container
-        return
-    for key, item in container.items():
-        if not isinstance(key, str):
-            raise BadConfigError(f"the config has a key that is not a string: {key!r}")
-        _check_storable_text(key)
-        yield item
-
-
-def _check_storable_text(text: str) -> None:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise BadConfigError(
-            "the config has text with an unpaired surrogate (not storable)"
-        ) from None
-
-
-def _short(value: int) -> str:
-    """Return a huge integer for a log line without converting all its digits."""
-    return f"of {value.bit_length()} bits" if value.bit_length() > 64 else str(value)
 
 
 def _int(value: object) -> int | None:
@@ -258,7 +55,7 @@ def _interval(doc: Mapping[Any, Any], name: str) -> int | None:
         return None
     if not 1 <= value <= MAX_INTERVAL_SECONDS:
         raise BadConfigError(
-            f"the config's {name!r} is {_short(value)} s, not 1 to {MAX_INTERVAL_SECONDS} s"
+            f"the config's {name!r} is {short_int(value)} s, not 1 to {MAX_INTERVAL_SECONDS} s"
         )
     return value
 
@@ -369,10 +166,10 @@ def _channel(section: str, key: str, entry: Mapping[Any, Any], keyed_by_number: 
 
 def parse_config(raw: Mapping[str, Any] | str | bytes) -> DeviceConfig:
     """Parse a device config (JSON text or already-parsed object); BadConfigError if unusable."""
-    doc = raw if isinstance(raw, Mapping) else _load_json(raw)
+    doc = raw if isinstance(raw, Mapping) else load_json(raw)
     if not isinstance(doc, Mapping):
         raise BadConfigError(f"the config is a JSON {type(doc).__name__}, not an object")
-    _check_storable(doc)
+    check_storable(doc)
     version = _int(doc.get("version"))
     if version is None or not 0 <= version <= _MAX_U32:
         raise BadConfigError(f"the config's 'version' is {doc.get('version')!r}, not a uint32")

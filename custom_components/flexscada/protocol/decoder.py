@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .config import FieldKind, Layout
 from .errors import BadLengthError, LayoutMismatchError
+from .model import FieldKind, Layout
 from .packets import MeasurementPacket
 from .readings import TIMESTAMP_SIZE
 

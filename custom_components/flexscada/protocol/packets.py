@@ -8,9 +8,11 @@ import json
 import math
 from typing import Any
 
-from .config import MAX_CONFIG_BYTES, DeviceConfig, FieldKind, Layout, parse_config
+from .config import parse_config
+from .config_json import MAX_CONFIG_BYTES
 from .crypto import seal, unseal
 from .errors import BadLengthError, TruncatedPacketError
+from .model import DeviceConfig, FieldKind, Layout
 from .readings import (
     AES_HEADER_SIZE,
     F32,
