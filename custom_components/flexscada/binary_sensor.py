@@ -59,11 +59,6 @@ class Q5MetricBinarySensor(Q5MetricEntity, BinarySensorEntity):
 
     entity_description: Q5MetricBinarySensorEntityDescription
 
-    @override
-    def _written_from(self) -> object:
-        """Return availability and the value: the state and attributes follow from them."""
-        return (self.available, self.measured_value)
-
     @property
     @override
     def extra_state_attributes(self) -> dict[str, Any]:

@@ -125,6 +125,11 @@ class Q5MetricEntity(Q5ChannelEntity):
 
     entity_description: Q5MetricEntityDescription
 
+    @override
+    def _written_from(self) -> object:
+        """Return availability and the value: the state and attributes follow from them."""
+        return (self.available, self.measured_value)
+
     @property
     def measured_value(self) -> MeasuredValue | None:
         """Return the newest value, None if unknown (never received, NaN or infinite)."""

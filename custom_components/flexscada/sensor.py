@@ -95,11 +95,6 @@ class Q5MetricSensor(Q5MetricEntity, SensorEntity):
 
     entity_description: Q5MetricSensorEntityDescription
 
-    @override
-    def _written_from(self) -> object:
-        """Return availability and the value: the state and attributes follow from them."""
-        return (self.available, self.measured_value)
-
     @property
     @override
     def native_value(self) -> float | None:
