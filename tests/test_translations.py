@@ -47,13 +47,14 @@ def keyword_literals(name: str) -> set[str]:
 
 
 def flow_error_literals() -> set[str]:
-    """Return every error key the config flow raises: `_FormError(<field>, "<key>")`."""
+    """Return every error key the config flow raises: `FormError(<field>, "<key>")`."""
     return {
         node.args[1].value
-        for node in ast.walk(SOURCES["config_flow.py"])
+        for source in ("config_flow.py", "flow_inputs.py")
+        for node in ast.walk(SOURCES[source])
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
-        and node.func.id == "_FormError"
+        and node.func.id == "FormError"
         and isinstance(node.args[1], ast.Constant)
     }
 

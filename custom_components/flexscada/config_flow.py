@@ -49,15 +49,9 @@ from .const import (
 )
 from .device import FlexscadaConfigEntry, loaded_device
 from .discovery import async_cached_uploads
+from .flow_inputs import FormError, async_validate_key, uid_from_input
 from .issues import async_clear_issues
-from .keys import CachedUpload, check_key
-from .protocol import InvalidKeyError, key_from_hex, key_from_passphrase
-
-MAX_UID = 0xFFFFFFFF
-# Longest text taken from the uid field (leading zeros and spaces included) and the password
-# field: anything longer is a mistake or an attack, refused before any conversion or hashing.
-MAX_UID_FIELD_CHARS = 32
-MAX_PASSPHRASE_CHARS = 128
+from .keys import CachedUpload
 
 _SECRET_FIELDS = {
     probatio.Optional(CONF_PASSPHRASE): TextSelector(
@@ -103,24 +97,6 @@ OPTIONS_SCHEMA = probatio.Schema(
 )
 
 
-class MissingSecretError(Exception):
-    """The form gave neither a key nor a password."""
-
-
-class InvalidPassphraseError(Exception):
-    """The password field holds text no Q5 password can be."""
-
-
-class _FormError(Exception):
-    """A form input that cannot be taken: the field to show the error at, and its key."""
-
-    def __init__(self, field: str, error: str) -> None:
-        """Initialize with the form field (or "base") and the translation key of the error."""
-        super().__init__(error)
-        self.field = field
-        self.error = error
-
-
 class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     """Handle a config flow for a FlexSCADA Q5 device."""
 
@@ -140,13 +116,13 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                self._uid = _uid_from_input(user_input[CONF_UID])
+                self._uid = uid_from_input(user_input[CONF_UID])
                 # A discovery flow for the same device may be waiting: the user's own flow
                 # goes ahead, and creating the entry aborts that one.
                 await self.async_set_unique_id(str(self._uid), raise_on_progress=False)
                 self._abort_if_unique_id_configured()
                 return await self._async_create_entry_from(user_input)
-            except _FormError as err:
+            except FormError as err:
                 errors[err.field] = err.error
         return self.async_show_form(
             step_id="user",
@@ -173,7 +149,7 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             try:
                 return await self._async_create_entry_from(user_input)
-            except _FormError as err:
+            except FormError as err:
                 errors[err.field] = err.error
         return self.async_show_form(
             step_id="discovery_confirm",
@@ -229,9 +205,9 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             try:
-                key, _name = await _async_validate_key(self.hass, user_input, uploads)
+                key, _name = await async_validate_key(self.hass, user_input, uploads)
                 return self._async_update_key(entry, key)
-            except _FormError as err:
+            except FormError as err:
                 errors[err.field] = err.error
         return self.async_show_form(
             step_id=step_id,
@@ -243,7 +219,7 @@ class FlexscadaConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_create_entry_from(self, user_input: dict[str, Any]) -> ConfigFlowResult:
         """Create the entry for `self._uid` if the form's key fits its cached uploads."""
         uploads = async_cached_uploads(self.hass, self._uid)
-        key, name = await _async_validate_key(self.hass, user_input, uploads)
+        key, name = await async_validate_key(self.hass, user_input, uploads)
         return self.async_create_entry(
             title=name or f"Q5 {self._uid}",
             data={CONF_UID: self._uid, CONF_KEY: key.hex()},
@@ -273,57 +249,6 @@ class FlexscadaOptionsFlow(OptionsFlow):
                 OPTIONS_SCHEMA, self.config_entry.options
             ),
         )
-
-
-def _uid_from_input(value: object) -> int:
-    """Return the uid typed in the form (a uint32 in decimal)."""
-    text = str(value).strip()
-    if len(text) > MAX_UID_FIELD_CHARS or not text.isascii():
-        raise _FormError(CONF_UID, "invalid_uid")
-    text = text.lstrip("0") or "0"
-    if not text.isdecimal() or len(text) > len(str(MAX_UID)) or int(text) > MAX_UID:
-        raise _FormError(CONF_UID, "invalid_uid")
-    return int(text)
-
-
-def _key_from_input(user_input: dict[str, Any]) -> bytes:
-    """Return the AES key from the form: the key if given, else derived from the password."""
-    if key_text := str(user_input.get(CONF_KEY) or "").strip():
-        return key_from_hex(key_text)
-    if passphrase := str(user_input.get(CONF_PASSPHRASE) or ""):
-        if len(passphrase) > MAX_PASSPHRASE_CHARS or not _is_utf8(passphrase):
-            raise InvalidPassphraseError
-        return key_from_passphrase(passphrase)
-    raise MissingSecretError
-
-
-def _is_utf8(text: str) -> bool:
-    """Return False for text with unpaired surrogates (it cannot be hashed as UTF-8)."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-async def _async_validate_key(
-    hass: HomeAssistant, user_input: dict[str, Any], uploads: Iterable[CachedUpload | None]
-) -> tuple[bytes, str | None]:
-    """Return the form's key and the device name it revealed; raise `_FormError` if unfit."""
-    try:
-        key = _key_from_input(user_input)
-    except InvalidPassphraseError as err:
-        raise _FormError(CONF_PASSPHRASE, "invalid_passphrase") from err
-    except InvalidKeyError as err:
-        raise _FormError(CONF_KEY, "invalid_key") from err
-    except MissingSecretError as err:
-        raise _FormError("base", "missing_secret") from err
-    check = await hass.async_add_executor_job(
-        check_key, [upload for upload in uploads if upload is not None], key
-    )
-    if check.matches is False:
-        raise _FormError("base", "invalid_auth")
-    return key, check.name
 
 
 def _server_url(hass: HomeAssistant) -> str:
