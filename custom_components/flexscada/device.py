@@ -200,10 +200,12 @@ class Q5Device:
 
     def _not_processed(self, upload: str, err: Exception) -> UploadResponse:
         """Answer 503 (the device re-sends) an upload that was not durably processed."""
-        why = "unloading" if isinstance(err, StoreClosedError) else f"not saved ({err})"
-        self.problems.report(
-            ("503", upload), "Device %s: %s %s, answered 503", self.uid, upload, why
-        )
+        if isinstance(err, StoreClosedError):
+            self.problems.report(
+                ("unloading", upload), "Device %s: %s in an unload, 503", self.uid, upload
+            )
+        else:  # the store logged why (rate-limited)
+            LOGGER.debug("Device %s: %s not saved (%s), 503", self.uid, upload, err)
         return UploadResponse(HTTPStatus.SERVICE_UNAVAILABLE)
 
     async def _async_process_config(self, body: bytes) -> UploadResponse:

@@ -103,7 +103,12 @@ class DeviceStore(Store["StoredDevice"]):
             await super()._async_write_data(data)
         except (SerializationError, WriteError) as err:
             self.write_error = err
-            self._problems.report("write", "Device %s: could not save: %s", self.uid, err)
+            self._problems.report(
+                "write",
+                "Device %s: could not save (%s); uploads get 503 until it works",
+                self.uid,
+                err,
+            )
         else:
             self.write_error = None
 
@@ -264,7 +269,7 @@ def _is(value: object, types: tuple[type, ...]) -> bool:
 def _check_fields(where: str, data: object, shape: dict[str, tuple[type, ...]]) -> None:
     """Raise TypeError/KeyError unless `data` is a dict with every field of `shape`."""
     if not isinstance(data, dict):
-        raise TypeError(f"{where} is a {type(data).__name__}, not an object")
+        raise TypeError(f"{where or 'the data'} is a {type(data).__name__}, not an object")
     for name, types in shape.items():
         if not _is(data[name], types):
             raise TypeError(f"{where}{name} is {data[name]!r}")
