@@ -281,7 +281,20 @@ DAMAGE = {
     "queue without pending": _set("commands", {"next_id": 1, "last_ack": 0}),
     "freshness counter as string": _set_in("freshness", "rows_duplicate", "2"),
     "freshness row time as string": _set_in("freshness", "seen", {"ab": "1"}),
+    "meta field as string": _set(
+        "meta",
+        {
+            "flags": 0,
+            "fw_version": "517",
+            "cfg_version": 42,
+            "measurement_count": 1,
+            "measurement_size": 8,
+            "epoch": DEVICE_EPOCH,
+            "last_cmd_id_ack": 0,
+        },
+    ),
     "data not an object": _envelope("data", [1, 2]),
+    "no data in the envelope": lambda envelope: envelope.pop("data"),
     "older version, no migration": _envelope("version", 0),
     "newer major version": _envelope("version", 2),
 }
