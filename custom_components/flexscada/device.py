@@ -309,10 +309,7 @@ class Q5Device:
             # device's availability.
             if commands_done:
                 self._async_notify_updated()
-            if self._store.write_error is not None:
-                # The rows of an earlier upload answered 503 are taken but not yet on disk.
-                await self._store.async_save_now(lambda: to_stored(self))
-            self._store.async_save_later(lambda: to_stored(self))
+            await self._store.async_save_soon(lambda: to_stored(self))
             return UploadResponse(HTTPStatus.OK, self._reply_body(meta.epoch, received))
         if readings.command_id_after(self.commands.last_ack, meta.last_cmd_id_ack):
             # The ack went back (a device reset): trusted from an upload with new rows.

@@ -92,6 +92,13 @@ class DeviceStore(Store["StoredDevice"]):
         if self.write_error is not None:
             raise StoreWriteError(str(self.write_error)) from self.write_error
 
+    async def async_save_soon(self, data: Callable[[], StoredDevice]) -> None:
+        """Save later; but now (for a 200) while the last write failed: what it held waits."""
+        if self.write_error is None:
+            self.async_save_later(data)
+        else:
+            await self.async_save_now(data)
+
     def async_save_later(self, data: Callable[[], StoredDevice]) -> None:
         """Save soon (bookkeeping that needs no 200); nothing once closed."""
         if not self.closed:
