@@ -202,8 +202,9 @@ async def test_reload_during_an_upload(
         upload = hass.async_create_task(configured_q5.upload())
         await writing.wait()
         reload = hass.async_create_task(hass.config_entries.async_reload(setup_entry.entry_id))
-        while not old._store.closed:  # noqa: ASYNC110 (the flag is the runtime's own)
-            await asyncio.sleep(0)
+        async with asyncio.timeout(5):
+            while not old._store.closed:  # noqa: ASYNC110 (the flag is the runtime's own)
+                await asyncio.sleep(0)
         release.set()
         status, _ = await upload
         assert await reload
