@@ -497,12 +497,12 @@ class Soak:
             f"{stored_total} recorded"
             + (f"; {len(short)} devices differ: {short[:3]}" if short else ""),
         )
-        victim = json.loads(
-            (
-                self.hass.config_dir / ".storage" / f"flexscada.{UID_BASE + self.args.devices}"
-            ).read_text(encoding="utf-8")
-        )["data"]
-        if self.args.attack:
+        if self.args.attack:  # without the attack the victim never uploads: it has no store
+            victim = json.loads(
+                (
+                    self.hass.config_dir / ".storage" / f"flexscada.{UID_BASE + self.args.devices}"
+                ).read_text(encoding="utf-8")
+            )["data"]
             self.checks.add(
                 "final: victim recorded only its real uploads",
                 victim["rows_total"] == self.victim_rows,

@@ -83,6 +83,7 @@ async def test_diagnostics(
         "integrity_failures_in_a_row": 1,
         "rows_duplicate": 0,
         "uploads_duplicate": 0,
+        "configs_ignored": 0,
     }
 
     device_entry = dr.async_get(hass).async_get_device_by_identifier(

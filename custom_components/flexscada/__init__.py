@@ -13,7 +13,7 @@ from .discovery import async_forget_uploads, async_setup_discovery
 from .entity_set import async_setup_entity_set
 from .issues import async_clear_issues, async_update_shared_key_issues
 from .registry import async_follow_device_registry
-from .store import device_store
+from .store import async_remove_stores
 from .views import async_register_views
 
 # An empty `flexscada:` in configuration.yaml loads the integration before any Q5 is added, so
@@ -56,10 +56,13 @@ async def async_unload_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -> None:
-    """Delete the stored config, readings and repair issues of a removed Q5."""
+    """Delete the stores and repair issues of a removed Q5.
+
+    The unload ran first and awaited the runtime's last write, so no save lands after this.
+    """
     async_clear_issues(hass, int(entry.data[CONF_UID]))
     async_update_shared_key_issues(hass, removed=entry.entry_id)
-    await device_store(hass, int(entry.data[CONF_UID])).async_remove()
+    await async_remove_stores(hass, int(entry.data[CONF_UID]))
 
 
 async def async_remove_config_entry_device(

@@ -28,9 +28,8 @@ from .const import (
     LOGGER,
     MANUFACTURER,
     MODEL,
-    STORE_SAVE_DELAY,
 )
-from .freshness import Freshness, Verdict
+from .freshness import ConfigReplays, Freshness, Verdict
 from .issues import ISSUE_LAYOUT_MISMATCH, async_clear_issue, async_raise_layout_mismatch
 from .keys import KeyHealth
 from .listeners import Listeners
@@ -59,7 +58,14 @@ from .replies import (
     rejection,
     reply_body,
 )
-from .store import MeasuredValue, device_store, restore, to_stored
+from .store import (
+    DeviceStore,
+    MeasuredValue,
+    StoreClosedError,
+    StoreWriteError,
+    async_restore,
+    to_stored,
+)
 
 type FlexscadaConfigEntry = ConfigEntry[Q5Device]
 
@@ -81,7 +87,7 @@ class Q5Device:
         self.uid = int(entry.unique_id or 0)
         self.key = key
         self.problems = ThrottledLogger()
-        self._store = device_store(hass, self.uid)
+        self._store = DeviceStore(hass, self.uid)
         # What the device told us (persisted, see store.py).
         self.config: DeviceConfig | None = None
         self.layout: Layout | None = None
@@ -95,6 +101,7 @@ class Q5Device:
         self.clock_offset: int | None = None
         # Which rows were seen (replay protection), and the duplicate counters.
         self.freshness = Freshness()
+        self.config_replays = ConfigReplays()
         # Uploads of this device are processed one at a time, in arrival order: a backlog still
         # decoding must not land after a newer upload, nor a measurement after a new config.
         self._upload_lock = asyncio.Lock()
@@ -109,15 +116,19 @@ class Q5Device:
 
     async def async_load(self) -> None:
         """Restore what the device last told us, before any upload arrives."""
-        if (stored := await self._store.async_load()) is not None:
-            restore(self, stored)
-            self.availability.async_update(self.last_upload)
+        await async_restore(self, self._store)
+        self.availability.async_update(self.last_upload)
 
-    @callback
-    def async_shutdown(self) -> None:
-        """Stop timers and write pending data; the entry is unloading."""
+    async def async_shutdown(self) -> None:
+        """Stop timers and write pending data; the entry is unloading.
+
+        Awaited by the unload: a removal or the next runtime starts after this last write. The
+        upload lock is held through it, so an upload in flight finishes (answered 503) first.
+        """
+        self._store.closed = True
         self.availability.async_stop()
-        self.hass.async_create_task(self._store.async_save(to_stored(self)))
+        async with self._upload_lock:
+            await self._store.async_save(to_stored(self))
 
     @callback
     def async_add_listener(self, on_update: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -174,12 +185,28 @@ class Q5Device:
     async def async_handle_config(self, body: bytes) -> UploadResponse:
         """Verify, validate and persist a config upload, then tell the listeners."""
         async with self._upload_lock:
-            return await self._async_process_config(body)
+            try:
+                return await self._async_process_config(body)
+            except (StoreWriteError, StoreClosedError) as err:
+                return self._not_processed("config upload", err)
 
     async def async_handle_measurement(self, body: bytes) -> UploadResponse:
         """Process a measurement upload; 200 only once processed and stored."""
         async with self._upload_lock:
-            return await self._async_process_measurement(body)
+            try:
+                return await self._async_process_measurement(body)
+            except (StoreWriteError, StoreClosedError) as err:
+                return self._not_processed("measurement upload", err)
+
+    def _not_processed(self, upload: str, err: Exception) -> UploadResponse:
+        """Answer 503 (the device re-sends) an upload that was not durably processed."""
+        if isinstance(err, StoreClosedError):
+            self.problems.report(
+                ("unloading", upload), "Device %s: %s in an unload, 503", self.uid, upload
+            )
+        else:  # the store logged why (rate-limited)
+            LOGGER.debug("Device %s: %s not saved (%s), 503", self.uid, upload, err)
+        return UploadResponse(HTTPStatus.SERVICE_UNAVAILABLE)
 
     async def _async_process_config(self, body: bytes) -> UploadResponse:
         """Handle a config upload; the caller holds the upload lock."""
@@ -188,13 +215,26 @@ class Q5Device:
             layout = compile_layout(config)
         except Q5ProtocolError as err:
             return self._rejected("config upload", err)
+        self._store.raise_if_closed()
+        if self.config_replays.is_replay(
+            self.config.version if self.config else None, config.version
+        ):
+            # 200, not 409: a genuine device is not looped; nothing changes.
+            LOGGER.debug("Device %s: ignored older config version %s", self.uid, config.version)
+            return UploadResponse(HTTPStatus.OK)
+        previous = self.config, self.layout, self.values
         if self.config is not None and self.config.version != config.version:
             # Readings decoded with the old layout must not show under the new config's
             # channels (a swapped label); the device's next upload brings the new ones.
             self.values = {}
         self.config, self.layout = config, layout
+        self.config_replays.reported = None
         # Persist before acknowledging: the device only re-sends its config when asked.
-        await self._store.async_save(to_stored(self))
+        try:
+            await self._store.async_save_now(lambda: to_stored(self))
+        except StoreWriteError:
+            self.config, self.layout, self.values = previous
+            raise
         LOGGER.info("Device %s: stored config version %s", self.uid, config.version)
         self._config_changed.async_notify()
         self._async_notify_updated()
@@ -203,6 +243,7 @@ class Q5Device:
     async def _async_process_measurement(self, body: bytes) -> UploadResponse:
         """Open, decode, check freshness, apply, reply; the caller holds the upload lock."""
         # 1. open: the key health learns whether the key still opens the device's uploads.
+        self._store.raise_if_closed()
         try:
             packet = await self._off_loop_if_large(
                 len(body), open_measurement_packet, self.key, body
@@ -218,6 +259,12 @@ class Q5Device:
         received = int(dt_util.utcnow().timestamp())
         commands_done = self._acknowledge_commands(meta.last_cmd_id_ack, trusted=False)
         if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
+            # New rows report this version: the device has it (rolled back?), no replay.
+            judged = await self._off_loop_if_large(
+                len(body), self.freshness.judge, packet, received
+            )
+            if judged.fresh:
+                self.config_replays.reported = meta.cfg_version
             if commands_done:  # no readings to wait for: show the acknowledgement now
                 self._async_notify_updated()
             LOGGER.info(
@@ -248,6 +295,7 @@ class Q5Device:
 
         # 4. freshness, per row: rows seen before (a retransmission, a replay) are dropped.
         verdict = await self._off_loop_if_large(len(body), self.freshness.judge, packet, received)
+        self._store.raise_if_closed()
         self.freshness.commit(verdict)
         if verdict.duplicate_count:
             LOGGER.debug(
@@ -261,7 +309,7 @@ class Q5Device:
             # device's availability.
             if commands_done:
                 self._async_notify_updated()
-            self._store.async_delay_save(lambda: to_stored(self), STORE_SAVE_DELAY)
+            await self._store.async_save_soon(lambda: to_stored(self))
             return UploadResponse(HTTPStatus.OK, self._reply_body(meta.epoch, received))
         if readings.command_id_after(self.commands.last_ack, meta.last_cmd_id_ack):
             # The ack went back (a device reset): trusted from an upload with new rows.
@@ -275,7 +323,7 @@ class Q5Device:
         # Persist before acknowledging: a 200 makes the device delete these rows, so what they
         # changed (rows_total, the newest readings) must survive a crash right after it. The
         # write runs in the executor; the loop only serializes a few KB of JSON.
-        await self._store.async_save(to_stored(self))
+        await self._store.async_save_now(lambda: to_stored(self))
         # 6. reply: commands to run, a clock sync.
         return UploadResponse(HTTPStatus.OK, reply)
 
@@ -304,7 +352,9 @@ class Q5Device:
         """Run protocol work on `size` bytes inline when small, in the executor when large."""
         if size <= INLINE_DECODE_LIMIT:
             return func(*args)
-        return await self.hass.async_add_executor_job(func, *args)
+        result = await self.hass.async_add_executor_job(func, *args)
+        self._store.raise_if_closed()
+        return result
 
     # -- commands and replies -------------------------------------------------------------------
 
@@ -315,22 +365,31 @@ class Q5Device:
         the command's effect, and a switch told first would fall back to the old reading.
         """
         if acknowledge_commands(self.commands, ack, self.entry.options, self.uid, trusted=trusted):
-            self._store.async_delay_save(lambda: to_stored(self), STORE_SAVE_DELAY)
+            self._store.async_save_later(lambda: to_stored(self))
             return True
         return False
 
     async def async_queue_command(self, action: DeviceAction) -> QueuedCommand:
         """Queue a command for the reply to the device's next upload, durably."""
+        pending = list(self.commands.pending)
         try:
+            self._store.raise_if_closed()  # once queued here, the unload's last write takes it too
             command = self.commands.add(action, dt_util.utcnow().timestamp())
+            # Saved before the action returns: a queued command survives a restart.
+            await self._store.async_save_or_raise(to_stored(self))
         except QueueFullError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="queue_full",
                 translation_placeholders={"device": self.name},
             ) from err
-        # Saved before the action returns: a queued command survives a restart.
-        await self._store.async_save(to_stored(self))
+        except (StoreWriteError, StoreClosedError) as err:
+            self.commands.pending = pending
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_not_saved",
+                translation_placeholders={"device": self.name},
+            ) from err
         LOGGER.debug("Device %s: queued %s as id %s", self.uid, action, command.id)
         self._async_notify_updated()
         return command

@@ -90,6 +90,8 @@ def _device_diagnostics(device: Q5Device) -> dict[str, Any]:
             # Dropped as seen before (retransmissions, replays): rows, and uploads with no new row.
             "rows_duplicate": device.freshness.rows_duplicate,
             "uploads_duplicate": device.freshness.uploads_duplicate,
+            # Config uploads older than the stored one that no measurement reported (replays).
+            "configs_ignored": device.config_replays.ignored,
         },
         "availability": {
             "available": device.available,

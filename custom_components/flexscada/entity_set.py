@@ -8,6 +8,7 @@ unit). Each entity listens to the device's updates itself.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
@@ -23,6 +24,20 @@ from .device import FlexscadaConfigEntry, Q5Device
 from .entity_specs import Q5ChannelEntityDescription, build_entity_specs, is_config_unique_id
 
 DATA_ENTITY_SETS: HassKey[dict[str, EntitySet]] = HassKey(f"{DOMAIN}_entity_sets")
+
+#: Entities added in one go. The largest legal config (438 entities) held the event loop for
+#: 165-310 ms when added at once; in batches of 50 its longest hold is ~35 ms (a loaded test
+#: machine, tests/test_hostile_configs.py prints it; docs/load-and-attack.md).
+ADD_BATCH = 50
+
+
+async def _async_add_in_batches(
+    async_add_entities: AddConfigEntryEntitiesCallback, entities: list[Entity]
+) -> None:
+    """Add entities a batch per loop turn."""
+    for start in range(0, len(entities), ADD_BATCH):
+        await asyncio.sleep(0)
+        async_add_entities(entities[start : start + ADD_BATCH])
 
 
 class SpecFollower(Protocol):
@@ -61,10 +76,18 @@ class EntitySet:
 
         @callback
         def add_entities(specs: list[Q5ChannelEntityDescription]) -> None:
-            async_add_entities(
+            entities = [
                 make_entity(self.device, spec)
                 for spec in specs
                 if isinstance(spec, description_type)
+            ]
+            if len(entities) <= ADD_BATCH:
+                async_add_entities(entities)
+                return
+            self.entry.async_create_task(
+                self.hass,
+                _async_add_in_batches(async_add_entities, entities),
+                f"{DOMAIN} add entities",
             )
 
         platform = description_type.platform

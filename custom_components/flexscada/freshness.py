@@ -245,3 +245,23 @@ class Freshness:
     def clock_synced(self, time: int) -> None:
         """Note that our reply set the device's clock to `time`."""
         self.sync_time = time
+
+
+class ConfigReplays:
+    """Which config uploads older than the stored one are replays, and how many were ignored.
+
+    An older config is a replay (an old capture; accepting it would flap the entities) unless a
+    fresh measurement since the stored config reported that version: a device rolled back.
+    """
+
+    def __init__(self) -> None:
+        """Start with no version reported and nothing ignored."""
+        self.reported: int | None = None
+        self.ignored = 0
+
+    def is_replay(self, stored: int | None, version: int) -> bool:
+        """Return True (and count it) for a config `version` to ignore over `stored`."""
+        if stored is None or version >= stored or version == self.reported:
+            return False
+        self.ignored += 1
+        return True

@@ -3,22 +3,34 @@
 Everything the device told us (its config, the newest readings, when it last uploaded) and the
 commands still to send are persisted, so entities exist with their last values straight after a
 restart and a queued command survives one.
+
+A store is written through `DeviceStore`: a failed write is seen by the caller (Home Assistant's
+`Store` only logs it), so nothing is acknowledged that did not reach the disk. A store that
+cannot be used (a missing key, a wrong type, an unknown version) is set aside with one warning
+and the device starts empty: its next upload is answered 409 and it sends its config again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict
 from datetime import datetime
 import math
+import os
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import UnsupportedStorageVersionError
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
+from homeassistant.util.file import WriteError
+from homeassistant.util.json import SerializationError
 
 from .commands import CommandQueue, StoredQueue
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, LOGGER, STORE_SAVE_DELAY
 from .freshness import Freshness, StoredFreshness
+from .logs import ThrottledLogger
 from .protocol import (
     DeviceConfig,
     Layout,
@@ -33,9 +45,108 @@ STORAGE_VERSION = 1
 type MeasuredValue = float | bool
 
 
-def device_store(hass: HomeAssistant, uid: int) -> Store[StoredDevice]:
-    """Return the store of one device (`.storage/flexscada.<uid>`)."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{uid}")
+def store_keys(uid: int) -> list[str]:
+    """Return the key of every store a device leaves (`.storage/<key>`): removal deletes them."""
+    return [f"{DOMAIN}.{uid}"]
+
+
+class StoreWriteError(Exception):
+    """What was saved did not reach the disk (Home Assistant's writer failed)."""
+
+
+class StoreClosedError(Exception):
+    """The device's entry unloaded: its runtime saves and acknowledges nothing more."""
+
+
+class DamagedStoreError(Exception):
+    """The stored data cannot be used: a missing key, a wrong type, an unknown version."""
+
+
+class DeviceStore(Store["StoredDevice"]):
+    """The store of one device (`.storage/flexscada.<uid>`); its failed writes are seen."""
+
+    def __init__(self, hass: HomeAssistant, uid: int) -> None:
+        """Initialize the store of device `uid`."""
+        super().__init__(hass, STORAGE_VERSION, store_keys(uid)[0])
+        self.uid = uid
+        #: Why the last write failed; None once a write reached the disk.
+        self.write_error: Exception | None = None
+        #: Set when the entry unloads, before its last write: no save of this runtime follows.
+        self.closed = False
+        self._problems = ThrottledLogger()
+
+    def raise_if_closed(self) -> None:
+        """Raise StoreClosedError once the entry unloads."""
+        if self.closed:
+            raise StoreClosedError
+
+    async def async_save_now(self, data: Callable[[], StoredDevice]) -> None:
+        """Save now, for a 200: raise StoreClosedError if closed (before or after the write)."""
+        self.raise_if_closed()
+        await self.async_save_or_raise(data())
+        self.raise_if_closed()
+
+    async def async_save_or_raise(self, data: StoredDevice) -> None:
+        """Save now; raise StoreWriteError if it did not reach the disk."""
+        await self.async_save(data)
+        if self.write_error is not None:
+            raise StoreWriteError(str(self.write_error)) from self.write_error
+
+    async def async_save_soon(self, data: Callable[[], StoredDevice]) -> None:
+        """Save later; but now (for a 200) while the last write failed: what it held waits."""
+        if self.write_error is None:
+            self.async_save_later(data)
+        else:
+            await self.async_save_now(data)
+
+    def async_save_later(self, data: Callable[[], StoredDevice]) -> None:
+        """Save soon (bookkeeping that needs no 200); nothing once closed."""
+        if not self.closed:
+            self.async_delay_save(data, STORE_SAVE_DELAY)
+
+    async def _async_write_data(self, data: dict[Any, Any]) -> None:
+        """Write, and remember whether it worked (Home Assistant logs and forgets a failure)."""
+        try:
+            await super()._async_write_data(data)
+        except (SerializationError, WriteError) as err:
+            self.write_error = err
+            self._problems.report(
+                "write",
+                "Device %s: could not save (%s); uploads get 503 until it works",
+                self.uid,
+                err,
+            )
+        else:
+            self.write_error = None
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> StoredDevice:
+        """Read a store of another version: a newer minor version only adds keys."""
+        if old_major_version == STORAGE_VERSION:
+            return old_data  # type: ignore[return-value]
+        raise DamagedStoreError(f"storage version {old_major_version} has no migration")
+
+    async def async_set_aside(self, reason: Exception) -> None:
+        """Rename an unusable store out of the way (as Home Assistant does with corrupt JSON)."""
+        aside = f"{self.path}.corrupt.{dt_util.utcnow().isoformat()}"
+        with suppress(FileNotFoundError):
+            await self.hass.async_add_executor_job(os.rename, self.path, aside)
+        # The device starts empty: nothing of the unusable data may be written back.
+        await self.async_remove()
+        LOGGER.warning(
+            "Device %s: its stored data cannot be used (%s); set aside as %s, the device "
+            "starts empty and is asked for its config",
+            self.uid,
+            reason,
+            aside,
+        )
+
+
+async def async_remove_stores(hass: HomeAssistant, uid: int) -> None:
+    """Delete every store of a removed device."""
+    for key in store_keys(uid):
+        await Store[Any](hass, STORAGE_VERSION, key).async_remove()
 
 
 class StoredDevice(TypedDict):
@@ -87,8 +198,30 @@ def to_stored(device: PersistedDevice) -> StoredDevice:
     }
 
 
+async def async_restore(device: PersistedDevice, store: DeviceStore) -> None:
+    """Load the device's store into its runtime; set an unusable store aside."""
+    try:
+        if (stored := await store.async_load()) is not None:
+            restore(device, stored)
+    except (DamagedStoreError, UnsupportedStorageVersionError) as err:
+        await store.async_set_aside(err)
+    except (KeyError, TypeError, ValueError) as err:  # the envelope around the data is broken
+        await store.async_set_aside(DamagedStoreError(f"{type(err).__name__}: {err}"))
+
+
 def restore(device: PersistedDevice, stored: StoredDevice) -> None:
-    """Put what a device last told us back into its runtime, before any upload arrives."""
+    """Put what a device last told us back into its runtime, before any upload arrives.
+
+    Raises DamagedStoreError, changing nothing, when the stored data has not the shape
+    `to_stored` writes.
+    """
+    try:
+        _check_shape(stored)
+        freshness = Freshness.from_stored(stored.get("freshness"), stored["latest_timestamp"])
+        commands = CommandQueue.from_stored(device.uid, stored["commands"])
+        meta = MeasurementMeta(**stored["meta"]) if stored["meta"] is not None else None
+    except (KeyError, TypeError, ValueError) as err:
+        raise DamagedStoreError(f"{type(err).__name__}: {err}") from err
     if stored["config"] is not None:
         try:
             config = parse_config(stored["config"])
@@ -100,11 +233,70 @@ def restore(device: PersistedDevice, stored: StoredDevice) -> None:
         key: math.nan if value is None else value for key, value in stored["values"].items()
     }
     device.latest_timestamp = stored["latest_timestamp"]
-    device.freshness = Freshness.from_stored(stored.get("freshness"), device.latest_timestamp)
+    device.freshness = freshness
     device.rows_in_last_upload = stored["rows_in_last_upload"]
     device.rows_total = stored["rows_total"]
-    device.commands = CommandQueue.from_stored(device.uid, stored["commands"])
-    if stored["meta"] is not None:
-        device.last_meta = MeasurementMeta(**stored["meta"])
+    device.commands = commands
+    device.last_meta = meta
     if stored["last_upload"] is not None:
         device.last_upload = dt_util.parse_datetime(stored["last_upload"])
+
+
+_INT = (int,)
+_OPTIONAL_INT = (int, type(None))
+#: The type of each stored field (`bool` is refused where an int is meant, see `_is`).
+_SHAPE: dict[str, tuple[type, ...]] = {
+    "config": (dict, type(None)),
+    "values": (dict,),
+    "latest_timestamp": _OPTIONAL_INT,
+    "last_upload": (str, type(None)),
+    "meta": (dict, type(None)),
+    "rows_in_last_upload": _INT,
+    "rows_total": _INT,
+    "commands": (dict, type(None)),
+}
+_FRESHNESS_SHAPE: dict[str, tuple[type, ...]] = {
+    "newest": _OPTIONAL_INT,
+    "floor": _OPTIONAL_INT,
+    "last_epoch": _OPTIONAL_INT,
+    "sync_time": _OPTIONAL_INT,
+    "seen": (dict,),
+    "ahead": (dict,),
+    "rows_duplicate": _INT,
+    "uploads_duplicate": _INT,
+}
+_QUEUE_SHAPE: dict[str, tuple[type, ...]] = {"next_id": _INT, "last_ack": _INT, "pending": (list,)}
+
+
+def _is(value: object, types: tuple[type, ...]) -> bool:
+    """Return True if `value` is one of `types` (a bool is no int here: JSON keeps them apart)."""
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+
+def _check_fields(where: str, data: object, shape: dict[str, tuple[type, ...]]) -> None:
+    """Raise TypeError/KeyError unless `data` is a dict with every field of `shape`."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{where or 'the data'} is a {type(data).__name__}, not an object")
+    for name, types in shape.items():
+        if not _is(data[name], types):
+            raise TypeError(f"{where}{name} is {data[name]!r}")
+
+
+def _check_shape(stored: object) -> None:
+    """Raise TypeError/KeyError unless `stored` has the shape `to_stored` writes."""
+    _check_fields("", stored, _SHAPE)
+    assert isinstance(stored, dict)
+    for key, value in stored["values"].items():
+        if not _is(value, (float, int, bool, type(None))):
+            raise TypeError(f"values.{key} is {value!r}")
+    if stored["last_upload"] is not None and dt_util.parse_datetime(stored["last_upload"]) is None:
+        raise ValueError(f"last_upload is {stored['last_upload']!r}")
+    if stored["meta"] is not None and not all(_is(v, _INT) for v in stored["meta"].values()):
+        raise TypeError(f"meta is {stored['meta']!r}")
+    if stored["commands"] is not None:
+        _check_fields("commands.", stored["commands"], _QUEUE_SHAPE)
+    if (freshness := stored.get("freshness")) is not None:
+        _check_fields("freshness.", freshness, _FRESHNESS_SHAPE)
+        for digests in (freshness["seen"], freshness["ahead"]):
+            if not all(_is(time, _INT) for time in digests.values()):
+                raise TypeError("freshness holds a row time that is no integer")
