@@ -12,6 +12,7 @@ from .const import CONF_KEY, CONF_UID, DOMAIN
 from .device import Q5Device, device_store
 from .discovery import async_forget_uploads, async_setup_discovery
 from .issues import async_clear_issues
+from .services import async_setup_services
 from .views import async_register_views
 
 # An empty `flexscada:` in configuration.yaml loads the integration before any Q5 is added, so
@@ -22,6 +23,7 @@ PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
     Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
 ]
@@ -30,9 +32,10 @@ type FlexscadaConfigEntry = ConfigEntry[Q5Device]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the upload views once per Home Assistant process (views cannot be removed)."""
+    """Register the upload views (once per process: views cannot be removed) and the actions."""
     async_setup_discovery(hass)
     async_register_views(hass)
+    async_setup_services(hass)
     return True
 
 

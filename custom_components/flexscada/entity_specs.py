@@ -23,6 +23,7 @@ class SpecKind(StrEnum):
     PULSE = "pulse"  # pulse a relay
     RESET = "reset"  # reset a relay's fuse/HVD/LVD trip
     DIAGNOSTIC = "diagnostic"  # about the device and its uploads
+    SETTING = "setting"  # a config key changed with a config push (issue 14)
 
 
 # Diagnostic entity keys (also their translation keys).
@@ -43,6 +44,11 @@ _DIAGNOSTIC_PLATFORMS: dict[str, Platform] = {
 }
 
 RELAY_TRIP_METRICS = frozenset({"fuse", "hvd", "lvd"})
+
+# Device settings shown as config selects (issue 14); the key is the config key.
+UPLOAD_INTERVAL = "upload_interval"
+MEASUREMENT_INTERVAL = "measurement_interval"
+RELAY_POWER_UP = "default"  # the relay config key of its power-up state
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,8 +104,20 @@ def build_entity_specs(
             if channel.section != "relays":
                 continue
             specs.append(_relay_button(uid, config, channel, SpecKind.PULSE))
+            # config push (issue 14): the relay's power-up state
+            specs.append(
+                _setting(
+                    f"{uid}_relays_{channel.key}_power_up",
+                    f"relays.{channel.key}.{RELAY_POWER_UP}",
+                    channel,
+                )
+            )
             if RELAY_TRIP_METRICS & set(channel.metrics):
                 specs.append(_relay_button(uid, config, channel, SpecKind.RESET))
+        # config push (issue 14): the intervals
+        specs.extend(
+            _setting(f"{uid}_{key}", key) for key in (UPLOAD_INTERVAL, MEASUREMENT_INTERVAL)
+        )
     return {spec.unique_id: spec for spec in specs}
 
 
@@ -126,4 +144,15 @@ def _relay_button(uid: int, config: DeviceConfig, channel: Channel, kind: SpecKi
         key=f"relays.{channel.key}.{kind}",
         channel=channel,
         number=command_number(config, "relays", channel.key),
+    )
+
+
+def _setting(unique_id: str, key: str, channel: Channel | None = None) -> EntitySpec:
+    """Return the spec of a config select (issue 14); `key` is the dotted config key."""
+    return EntitySpec(
+        unique_id=unique_id,
+        platform=Platform.SELECT,
+        kind=SpecKind.SETTING,
+        key=key,
+        channel=channel,
     )

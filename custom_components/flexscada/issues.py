@@ -11,6 +11,7 @@ from .const import DOMAIN
 
 ISSUE_LAYOUT_MISMATCH: Final = "layout_mismatch"
 ISSUE_WRONG_KEY: Final = "wrong_key"
+ISSUE_CONFIG_REJECTED: Final = "config_rejected"
 
 
 def issue_id(kind: str, uid: int) -> str:
@@ -60,6 +61,26 @@ def async_raise_wrong_key(hass: HomeAssistant, uid: int, device: str, failures: 
 
 
 @callback
+def async_raise_config_rejected(
+    hass: HomeAssistant, uid: int, *, device: str, version: int, deliveries: int
+) -> None:
+    """Report that the device kept its own config after a pushed one was delivered repeatedly."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_CONFIG_REJECTED, uid),
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_CONFIG_REJECTED,
+        translation_placeholders={
+            "device": device,
+            "version": str(version),
+            "deliveries": str(deliveries),
+        },
+    )
+
+
+@callback
 def async_clear_issue(hass: HomeAssistant, kind: str, uid: int) -> None:
     """Withdraw one kind of issue of a device (no-op when it is not raised)."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(kind, uid))
@@ -68,5 +89,5 @@ def async_clear_issue(hass: HomeAssistant, kind: str, uid: int) -> None:
 @callback
 def async_clear_issues(hass: HomeAssistant, uid: int) -> None:
     """Withdraw every issue of a device."""
-    for kind in (ISSUE_LAYOUT_MISMATCH, ISSUE_WRONG_KEY):
+    for kind in (ISSUE_LAYOUT_MISMATCH, ISSUE_WRONG_KEY, ISSUE_CONFIG_REJECTED):
         async_clear_issue(hass, kind, uid)
