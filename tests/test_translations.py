@@ -22,6 +22,7 @@ from custom_components.flexscada.const import DOMAIN
 from custom_components.flexscada.entity_specs import SpecKind, build_entity_specs
 from custom_components.flexscada.metrics import metric_translation_key
 from custom_components.flexscada.protocol import compile_layout, parse_config
+from custom_components.flexscada.protocol.config_edit import EditProblem
 from custom_components.flexscada.sensor import DIAGNOSTIC_SENSORS
 
 from .common import UID, example_config
@@ -92,7 +93,13 @@ def test_exception_and_issue_keys_have_strings() -> None:
     known = set(STRINGS["exceptions"]) | set(STRINGS["issues"])
     known |= {key for platform in STRINGS["entity"].values() for key in platform}
     assert keyword_literals("translation_key") <= known
-    assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY} == set(STRINGS["issues"])
+    assert {
+        issues.ISSUE_LAYOUT_MISMATCH,
+        issues.ISSUE_WRONG_KEY,
+        issues.ISSUE_CONFIG_REJECTED,
+    } == set(STRINGS["issues"])
+    # Raised with a computed key: why a config change was refused.
+    assert {problem.value for problem in EditProblem} <= set(STRINGS["exceptions"])
 
 
 def test_entity_translation_keys_exist() -> None:
@@ -106,6 +113,8 @@ def test_entity_translation_keys_exist() -> None:
                 key = metric_translation_key(spec.field)
             case SpecKind.PULSE | SpecKind.RESET:
                 key = f"relay_{spec.kind}"
+            case SpecKind.SETTING:
+                key = "relay_power_up" if spec.channel is not None else spec.key
             case _:
                 if spec.platform is not Platform.SENSOR:
                     continue  # the connectivity sensor is named by its device class

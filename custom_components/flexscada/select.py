@@ -51,6 +51,11 @@ class Q5SettingSelect(Q5Entity, SelectEntity):
             self._attr_translation_key = spec.key
             self._attr_options = [str(seconds) for seconds in INTERVAL_CHOICES]
 
+    @override
+    def _written_from(self) -> object:
+        """Return availability, the shown option and whether it is pending."""
+        return (self.available, self.current_option, self.extra_state_attributes["pending"])
+
     def _option_of(self, value: object) -> str | None:
         """Return the option showing a config value; None for a value the options lack."""
         if isinstance(value, bool) or not isinstance(value, int):
