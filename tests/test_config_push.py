@@ -19,7 +19,7 @@ from homeassistant.components.select import (
     DOMAIN as SELECT_DOMAIN,
     SERVICE_SELECT_OPTION,
 )
-from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE
+from homeassistant.const import ATTR_ENTITY_ID, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
@@ -181,6 +181,18 @@ async def test_relay_power_up_select(hass: HomeAssistant, q5: FakeQ5) -> None:
     _, reply = await q5.upload()
     assert reply["cfg"]["relays"]["3"]["default"] == 1
     assert reply["cfg"]["relays"]["1"] == example_config()["relays"]["1"]
+
+
+async def test_select_with_a_value_the_device_does_not_offer(
+    hass: HomeAssistant, client: TestClient
+) -> None:
+    """An interval outside the device's choices (set elsewhere) shows as unknown."""
+    config = example_config()
+    config["upload_interval"] = 45
+    assert await post_config(client, config) == HTTPStatus.OK
+    assert (await FakeQ5(client, config).upload())[0] == HTTPStatus.OK
+    await hass.async_block_till_done()
+    assert state_of(hass, UPLOAD_INTERVAL_ID)[0] == STATE_UNKNOWN
 
 
 async def test_measurement_interval_select_stacks_on_pending(
@@ -369,10 +381,20 @@ async def test_pending_config_survives_restart(
     assert reply["cfg"]["upload_interval"] == 60
 
 
-async def test_store_without_pending_field_loads(
-    hass: HomeAssistant, hass_storage: dict[str, Any], config_entry: MockConfigEntry
+@pytest.mark.parametrize(
+    "pending_field",
+    [
+        {},  # a store written before config pushes existed
+        {"pending_config": {"config": {"version": "bad"}, "deliveries": 1}},  # hand-edited
+    ],
+)
+async def test_store_without_usable_pending_config_loads(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    pending_field: dict[str, Any],
 ) -> None:
-    """A device store written before config pushes existed loads with nothing pending."""
+    """A device store without a (usable) pending config loads with nothing pending."""
     hass_storage[f"{DOMAIN}.{UID}"] = {
         "version": 1,
         "minor_version": 1,
@@ -386,6 +408,7 @@ async def test_store_without_pending_field_loads(
             "rows_in_last_upload": 0,
             "rows_total": 0,
             "commands": None,
+            **pending_field,
         },
     }
     config_entry.add_to_hass(hass)
