@@ -1,6 +1,6 @@
 """A config change waiting for the device: pushed with `cfg` until an upload reports it.
 
-The runtime asks this piece three things, and nothing here touches Home Assistant:
+`ConfigPush` is the state (no Home Assistant in it); the runtime asks it three things:
 
 * `to_send()` while building the reply to a processed upload: the pending raw config (counted
   as one delivery), or None;
@@ -13,6 +13,10 @@ The runtime asks this piece three things, and nothing here touches Home Assistan
 Until it is resolved, the device's own (current) config stays in force: uploads that report the
 old version are decoded with the old layout, since the device's queue holds rows measured under
 it. Pending state is persisted in the device store (`as_stored`/`from_stored`).
+
+The functions at the end carry out what the answers mean (adopt, give up with a repair issue,
+queue a change) against a narrow `ConfigPushHost`: the device runtime, whatever module holds
+its store and entities.
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+
+from .const import DOMAIN, LOGGER
+from .issues import ISSUE_CONFIG_REJECTED, async_clear_issue, async_raise_config_rejected
 from .protocol import DeviceConfig, Q5ProtocolError, parse_config
+from .protocol.config_edit import ConfigEditError, apply_config_changes, same_settings
 
 #: Deliveries after which a device still reporting its old version has rejected the config.
 MAX_DELIVERIES = 3
@@ -124,3 +134,131 @@ class ConfigPush:
         if pending is None:
             return PushOutcome.NONE
         return PushOutcome.ADOPTED if dict(raw) == pending.raw else PushOutcome.SUPERSEDED
+
+
+class ConfigPushHost(Protocol):
+    """What the config push needs of a device runtime."""
+
+    hass: HomeAssistant
+    uid: int
+    config: DeviceConfig | None
+    config_push: ConfigPush
+
+    @property
+    def name(self) -> str:
+        """Return the device's name."""
+
+    async def async_save(self) -> None:
+        """Persist the device store now (its data includes `config_push.as_stored()`)."""
+
+    @callback
+    def async_schedule_save(self) -> None:
+        """Persist the device store soon."""
+
+    @callback
+    def async_config_adopted(self, config: DeviceConfig) -> None:
+        """Make `config` the device's config (layout, entities, registry); not yet persisted."""
+
+    @callback
+    def async_notify_entities(self) -> None:
+        """Let every entity write its state."""
+
+
+def wanted_config(host: ConfigPushHost) -> DeviceConfig | None:
+    """Return the config being pushed if one is pending, else the device's own."""
+    if (pending := host.config_push.pending) is not None:
+        return pending.config
+    return host.config
+
+
+async def async_push_config_changes(host: ConfigPushHost, changes: Mapping[str, Any]) -> None:
+    """Validate changes and queue the changed config for the device's next upload.
+
+    Changes stack on a config still pending; its version stays the device's + 1. Nothing is
+    queued when a change is refused (ServiceValidationError naming the key).
+    """
+    if host.config is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="config_unknown",
+            translation_placeholders={"device": host.name},
+        )
+    push = host.config_push
+    base = push.pending.raw if push.pending is not None else host.config.raw
+    try:
+        edit = apply_config_changes(base, changes, version=host.config.version + 1)
+    except ConfigEditError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=err.problem,
+            translation_placeholders={"device": host.name, "key": err.key, "detail": err.detail},
+        ) from err
+    if same_settings(edit.raw, host.config.raw):
+        push.drop()  # the changes undo what was pending: nothing left to push
+        LOGGER.info("Device %s: no config change left to push", host.uid)
+    else:
+        push.stage(edit.raw, edit.config)
+        LOGGER.info(
+            "Device %s: config version %s (%d characters) queued for its next upload",
+            host.uid,
+            edit.config.version,
+            edit.size,
+        )
+    async_clear_issue(host.hass, ISSUE_CONFIG_REJECTED, host.uid)
+    # Saved before the action returns: a pending config survives a restart.
+    await host.async_save()
+    host.async_notify_entities()
+
+
+async def async_follow_config_push(host: ConfigPushHost, reported_version: int) -> None:
+    """Judge a fresh measurement upload: adopt the pushed config, or give up on it.
+
+    Called before the upload is decoded, so an upload reporting the pushed version is decoded
+    with the pushed layout, and the adopted config is stored before the upload is acknowledged.
+    """
+    push = host.config_push
+    current = host.config.version if host.config is not None else None
+    outcome = push.resolve(reported_version, current)
+    if outcome is PushOutcome.ADOPTED:
+        pending = push.drop()
+        assert pending is not None
+        host.async_config_adopted(pending.config)
+        await host.async_save()
+        LOGGER.info("Device %s: adopted the pushed config version %s", host.uid, pending.version)
+    elif outcome is PushOutcome.REJECTED:
+        pending = push.drop()
+        assert pending is not None
+        LOGGER.warning(
+            "Device %s: still reports config version %s after the pushed version %s was "
+            "delivered %d times; the device rejected it, the push is dropped",
+            host.uid,
+            reported_version,
+            pending.version,
+            pending.deliveries,
+        )
+        async_raise_config_rejected(
+            host.hass,
+            host.uid,
+            device=host.name,
+            version=pending.version,
+            deliveries=pending.deliveries,
+        )
+        host.async_schedule_save()
+
+
+@callback
+def device_sent_config(host: ConfigPushHost, config: DeviceConfig) -> None:
+    """Settle a pending push when the device uploads a config: the device's truth wins.
+
+    Call before the uploaded config is persisted, so the store no longer holds the push.
+    """
+    outcome = host.config_push.device_sent_config(config.raw)
+    if outcome is PushOutcome.SUPERSEDED:
+        LOGGER.warning(
+            "Device %s: uploaded its own config version %s while a pushed change was "
+            "pending; the device's config wins and the push is dropped",
+            host.uid,
+            config.version,
+        )
+    elif outcome is PushOutcome.ADOPTED:
+        LOGGER.info("Device %s: adopted the pushed config version %s", host.uid, config.version)

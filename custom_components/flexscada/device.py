@@ -7,7 +7,7 @@ uploaded) is persisted, so entities exist with their last values straight after 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict
 
 from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
@@ -26,7 +26,12 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .commands import CommandQueue, QueuedCommand, QueueFullError, StoredQueue
-from .config_push import ConfigPush, PushOutcome, StoredPendingConfig  # config push (issue 14)
+from .config_push import (  # config push (issue 14)
+    ConfigPush,
+    StoredPendingConfig,
+    async_follow_config_push,
+    device_sent_config,
+)
 from .const import (
     CONF_AVAILABILITY_FACTOR,
     CONF_CLOCK_SYNC,
@@ -48,11 +53,9 @@ from .const import (
 from .discovery import CachedUpload, UploadKind
 from .entity_specs import EntitySpec, build_entity_specs
 from .issues import (
-    ISSUE_CONFIG_REJECTED,
     ISSUE_LAYOUT_MISMATCH,
     ISSUE_WRONG_KEY,
     async_clear_issue,
-    async_raise_config_rejected,
     async_raise_layout_mismatch,
     async_raise_wrong_key,
 )
@@ -73,11 +76,6 @@ from .protocol import (
     open_measurement_packet,
     parse_config,
     readings,
-)
-from .protocol.config_edit import (  # config push (issue 14)
-    ConfigEditError,
-    apply_config_changes,
-    same_settings,
 )
 
 if TYPE_CHECKING:
@@ -388,7 +386,7 @@ class Q5Device:
             self.problems.report("config", "Device %s: rejected config upload: %s", self.uid, err)
             return UploadResponse(HTTPStatus.BAD_REQUEST)
         self.config, self.layout = config, layout
-        self._async_device_sent_config(config)  # config push (issue 14)
+        device_sent_config(self, config)  # config push (issue 14)
         # Persist before acknowledging: the device only re-sends its config when asked.
         await self._store.async_save(self._stored_data())
         LOGGER.info("Device %s: stored config version %s", self.uid, config.version)
@@ -418,7 +416,7 @@ class Q5Device:
         fresh = self._is_fresh(meta)
         commands_done = fresh and self._acknowledge_commands(meta.last_cmd_id_ack)
         if fresh:  # config push (issue 14): adopt or give up a pushed config before decoding
-            await self._async_follow_config_push(meta.cfg_version)
+            await async_follow_config_push(self, meta.cfg_version)
         if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
             if commands_done:  # no readings to wait for: show the acknowledgement now
                 self._async_notify_entities()
@@ -584,103 +582,25 @@ class Q5Device:
             return b""
         return build_reply(self.key, time=sync_time, config=push, commands=commands)
 
-    # -- config push (issue 14) ----------------------------------------------------------------
+    # -- config push (issue 14): what `config_push.ConfigPushHost` needs of the runtime -------
 
-    @property
-    def wanted_config(self) -> DeviceConfig | None:
-        """Return the config being pushed if one is pending, else the device's own."""
-        if (pending := self.config_push.pending) is not None:
-            return pending.config
-        return self.config
-
-    async def async_push_config_changes(self, changes: Mapping[str, Any]) -> None:
-        """Validate changes and queue the changed config for the device's next upload.
-
-        Changes stack on a config still pending; its version stays the device's + 1. Nothing is
-        queued when a change is refused (ServiceValidationError naming the key).
-        """
-        if self.config is None:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="config_unknown",
-                translation_placeholders={"device": self.name},
-            )
-        pending = self.config_push.pending
-        base = pending.raw if pending is not None else self.config.raw
-        try:
-            edit = apply_config_changes(base, changes, version=self.config.version + 1)
-        except ConfigEditError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key=err.problem,
-                translation_placeholders={
-                    "device": self.name,
-                    "key": err.key,
-                    "detail": err.detail,
-                },
-            ) from err
-        if same_settings(edit.raw, self.config.raw):
-            self.config_push.drop()  # the changes undo what was pending: nothing to push
-            LOGGER.info("Device %s: no config change left to push", self.uid)
-        else:
-            self.config_push.stage(edit.raw, edit.config)
-            LOGGER.info(
-                "Device %s: config version %s (%d characters) queued for its next upload",
-                self.uid,
-                edit.config.version,
-                edit.size,
-            )
-        async_clear_issue(self.hass, ISSUE_CONFIG_REJECTED, self.uid)
-        # Saved before the action returns: a pending config survives a restart.
+    async def async_save(self) -> None:
+        """Persist the device store now."""
         await self._store.async_save(self._stored_data())
-        self._async_notify_entities()
-
-    async def _async_follow_config_push(self, reported_version: int) -> None:
-        """Adopt the pushed config once the device reports it; give up when it kept refusing."""
-        outcome = self.config_push.resolve(
-            reported_version, self.config.version if self.config is not None else None
-        )
-        if outcome is PushOutcome.ADOPTED:
-            pending = self.config_push.drop()
-            assert pending is not None
-            self.config, self.layout = pending.config, compile_layout(pending.config)
-            # Stored before this upload is acknowledged, as a config the device sent would be.
-            await self._store.async_save(self._stored_data())
-            LOGGER.info(
-                "Device %s: adopted the pushed config version %s", self.uid, pending.version
-            )
-            self._async_sync_entities()
-            self._async_update_device_registry()
-        elif outcome is PushOutcome.REJECTED:
-            pending = self.config_push.drop()
-            assert pending is not None
-            LOGGER.warning(
-                "Device %s: still reports config version %s after the pushed version %s was "
-                "delivered %d times; the device rejected it, the push is dropped",
-                self.uid,
-                reported_version,
-                pending.version,
-                pending.deliveries,
-            )
-            async_raise_config_rejected(
-                self.hass,
-                self.uid,
-                device=self.name,
-                version=pending.version,
-                deliveries=pending.deliveries,
-            )
-            self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
 
     @callback
-    def _async_device_sent_config(self, config: DeviceConfig) -> None:
-        """Settle a pending push when the device uploads a config: the device's truth wins."""
-        outcome = self.config_push.device_sent_config(config.raw)
-        if outcome is PushOutcome.SUPERSEDED:
-            LOGGER.warning(
-                "Device %s: uploaded its own config version %s while a pushed change was "
-                "pending; the device's config wins and the push is dropped",
-                self.uid,
-                config.version,
-            )
-        elif outcome is PushOutcome.ADOPTED:
-            LOGGER.info("Device %s: adopted the pushed config version %s", self.uid, config.version)
+    def async_schedule_save(self) -> None:
+        """Persist the device store soon."""
+        self._store.async_delay_save(self._stored_data, STORE_SAVE_DELAY)
+
+    @callback
+    def async_config_adopted(self, config: DeviceConfig) -> None:
+        """Make a pushed config the device's config; the entities follow (not yet persisted)."""
+        self.config, self.layout = config, compile_layout(config)
+        self._async_sync_entities()
+        self._async_update_device_registry()
+
+    @callback
+    def async_notify_entities(self) -> None:
+        """Let every entity write its state (a pending config changed)."""
+        self._async_notify_entities()

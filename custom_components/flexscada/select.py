@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import FlexscadaConfigEntry
+from .config_push import async_push_config_changes, wanted_config
 from .entity import Q5Entity
 from .entity_specs import EntitySpec
 from .metrics import channel_name
@@ -73,7 +74,7 @@ class Q5SettingSelect(Q5Entity, SelectEntity):
     @override
     def current_option(self) -> str | None:
         """Return the value being pushed while it is pending, else the device's."""
-        config = self.device.wanted_config
+        config = wanted_config(self.device)
         return None if config is None else self._option_of(config_value(config.raw, self.spec.key))
 
     @property
@@ -81,7 +82,7 @@ class Q5SettingSelect(Q5Entity, SelectEntity):
     def extra_state_attributes(self) -> dict[str, Any]:
         """Say whether the shown value waits for the device to adopt it."""
         current = self.device.config
-        shown = self.device.wanted_config
+        shown = wanted_config(self.device)
         pending = (
             current is not None
             and shown is not None
@@ -92,4 +93,4 @@ class Q5SettingSelect(Q5Entity, SelectEntity):
     @override
     async def async_select_option(self, option: str) -> None:
         """Queue a config with the new value for the device's next upload."""
-        await self.device.async_push_config_changes({self.spec.key: self._value_of(option)})
+        await async_push_config_changes(self.device, {self.spec.key: self._value_of(option)})

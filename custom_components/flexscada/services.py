@@ -11,6 +11,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 import probatio
 
+from .config_push import async_push_config_changes
 from .const import DOMAIN
 from .device import Q5Device
 
@@ -52,7 +53,7 @@ def _device_runtime(hass: HomeAssistant, device_id: str) -> Q5Device:
 async def _async_update_device_config(call: ServiceCall) -> None:
     """Queue a changed config for the device's next upload; nothing is queued on an error."""
     device = _device_runtime(call.hass, call.data[ATTR_DEVICE_ID])
-    await device.async_push_config_changes(call.data[ATTR_CHANGES])
+    await async_push_config_changes(device, call.data[ATTR_CHANGES])
 
 
 @callback
