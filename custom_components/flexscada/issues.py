@@ -70,6 +70,8 @@ def async_raise_config_rejected(
         DOMAIN,
         issue_id(ISSUE_CONFIG_REJECTED, uid),
         is_fixable=False,
+        # Nothing re-raises it after a restart (the push is gone): kept until the next change.
+        is_persistent=True,
         severity=ir.IssueSeverity.WARNING,
         translation_key=ISSUE_CONFIG_REJECTED,
         translation_placeholders={
