@@ -339,6 +339,9 @@ async def test_device_rejecting_the_push(
         assert (status, reply["cfg"]["name"]) == (HTTPStatus.OK, "Renamed Site")
     with caplog.at_level(logging.INFO):
         status, reply = await q5.upload()
+        assert status == HTTPStatus.OK
+        assert "cfg" not in reply
+        status, reply = await q5.upload()  # nothing more to send, nothing more to log
     await hass.async_block_till_done()
     assert status == HTTPStatus.OK
     assert "cfg" not in reply
@@ -440,6 +443,17 @@ async def test_device_config_wins_over_pending_push(
     assert status == HTTPStatus.OK
     assert "cfg" not in reply
     assert runtime(setup_entry).name == "Saved On The Device"
+
+
+async def test_device_re_uploading_its_current_config_keeps_the_push(
+    hass: HomeAssistant, q5: FakeQ5, setup_entry: MockConfigEntry
+) -> None:
+    """The config we already hold, uploaded again, is no new truth: the push stays pending."""
+    await update_config(hass, {"name": "Pushed Name"})
+    assert await post_config(q5.client, q5.config) == HTTPStatus.OK
+    assert runtime(setup_entry).config_push.pending is not None
+    _, reply = await q5.upload()
+    assert reply["cfg"]["name"] == "Pushed Name"
 
 
 async def test_device_uploading_the_pushed_config_adopts_it(

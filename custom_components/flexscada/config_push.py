@@ -123,16 +123,21 @@ class ConfigPush:
             return PushOutcome.REJECTED
         return PushOutcome.WAITING
 
-    def device_sent_config(self, raw: Mapping[str, Any]) -> PushOutcome:
-        """Judge a config the device uploaded: the pushed one (adopted) or its own (it wins).
+    def device_sent_config(
+        self, raw: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> PushOutcome:
+        """Judge a config the device uploaded while `current` is the one we hold.
 
-        Either way the push is settled and dropped; the uploaded config is the device's.
-        Compared by content, not version: a config saved on the device may carry the same
-        version number as ours.
+        The pushed config itself: adopted. Another one: the device's own, which wins; the push
+        is dropped. Compared by content, not version: a config saved on the device may carry
+        the same version number as ours. A re-upload of the config we hold changes nothing.
         """
-        pending = self.drop()
-        if pending is None:
+        if self.pending is None:
             return PushOutcome.NONE
+        if current is not None and dict(raw) == dict(current) != self.pending.raw:
+            return PushOutcome.WAITING
+        pending = self.drop()
+        assert pending is not None
         return PushOutcome.ADOPTED if dict(raw) == pending.raw else PushOutcome.SUPERSEDED
 
 
@@ -250,9 +255,11 @@ async def async_follow_config_push(host: ConfigPushHost, reported_version: int) 
 def device_sent_config(host: ConfigPushHost, config: DeviceConfig) -> None:
     """Settle a pending push when the device uploads a config: the device's truth wins.
 
-    Call before the uploaded config is persisted, so the store no longer holds the push.
+    Call before the uploaded config replaces `host.config` and is persisted, so the store no
+    longer holds a settled push.
     """
-    outcome = host.config_push.device_sent_config(config.raw)
+    current = host.config.raw if host.config is not None else None
+    outcome = host.config_push.device_sent_config(config.raw, current)
     if outcome is PushOutcome.SUPERSEDED:
         LOGGER.warning(
             "Device %s: uploaded its own config version %s while a pushed change was "

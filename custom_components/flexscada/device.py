@@ -385,8 +385,8 @@ class Q5Device:
         except Q5ProtocolError as err:
             self.problems.report("config", "Device %s: rejected config upload: %s", self.uid, err)
             return UploadResponse(HTTPStatus.BAD_REQUEST)
+        device_sent_config(self, config)  # config push (issue 14): before self.config changes
         self.config, self.layout = config, layout
-        device_sent_config(self, config)  # config push (issue 14)
         # Persist before acknowledging: the device only re-sends its config when asked.
         await self._store.async_save(self._stored_data())
         LOGGER.info("Device %s: stored config version %s", self.uid, config.version)
