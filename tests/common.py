@@ -143,7 +143,7 @@ class Q5Uploads:
 def entity_id_of(hass: HomeAssistant, unique_id: str) -> str:
     """Return the entity id registered for one of our unique ids."""
     registry = er.async_get(hass)
-    for platform in ("sensor", "binary_sensor", "switch", "number", "button"):
+    for platform in ("sensor", "binary_sensor", "switch", "number", "button", "select"):
         if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
             return entity_id
     raise AssertionError(f"no entity with unique id {unique_id}")

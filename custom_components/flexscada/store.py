@@ -17,6 +17,7 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .commands import CommandQueue, StoredQueue
+from .config_push import ConfigPush, StoredPendingConfig
 from .const import DOMAIN, LOGGER
 from .freshness import Freshness, StoredFreshness
 from .protocol import (
@@ -51,6 +52,8 @@ class StoredDevice(TypedDict):
     commands: StoredQueue | None
     # Absent in stores written before per-row freshness.
     freshness: NotRequired[StoredFreshness]
+    # Absent in stores written before config pushes; None when nothing is pending.
+    pending_config: NotRequired[StoredPendingConfig | None]
 
 
 class PersistedDevice(Protocol):
@@ -67,6 +70,7 @@ class PersistedDevice(Protocol):
     rows_total: int
     commands: CommandQueue
     freshness: Freshness
+    config_push: ConfigPush
 
 
 def to_stored(device: PersistedDevice) -> StoredDevice:
@@ -84,6 +88,7 @@ def to_stored(device: PersistedDevice) -> StoredDevice:
         "rows_total": device.rows_total,
         "commands": device.commands.as_stored(),
         "freshness": device.freshness.as_stored(),
+        "pending_config": device.config_push.as_stored(),
     }
 
 
@@ -104,6 +109,7 @@ def restore(device: PersistedDevice, stored: StoredDevice) -> None:
     device.rows_in_last_upload = stored["rows_in_last_upload"]
     device.rows_total = stored["rows_total"]
     device.commands = CommandQueue.from_stored(device.uid, stored["commands"])
+    device.config_push = ConfigPush.from_stored(device.uid, stored.get("pending_config"))
     if stored["meta"] is not None:
         device.last_meta = MeasurementMeta(**stored["meta"])
     if stored["last_upload"] is not None:
