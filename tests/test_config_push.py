@@ -365,6 +365,47 @@ async def test_device_rejecting_the_push(
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_CONFIG_REJECTED, UID)) is None
 
 
+async def test_replies_to_rows_seen_before_carry_the_push_without_counting(
+    hass: HomeAssistant, q5: FakeQ5, setup_entry: MockConfigEntry
+) -> None:
+    """A reply to a duplicate may go to whoever replayed a capture: it is no delivery."""
+    await update_config(hass, {"name": "Renamed Site"})
+    q5.epoch += 60
+    body = measurement_packet(q5.config, [(q5.epoch, distinct_values(layout_of(q5.config), 99))])
+    for _ in range(MAX_DELIVERIES + 2):  # the first is new, the rest are seen before
+        status, reply = await post_measurement(q5.client, body)
+        assert (status, reply["cfg"]["name"]) == (HTTPStatus.OK, "Renamed Site")
+    pending = runtime(setup_entry).config_push.pending
+    assert pending is not None
+    assert pending.deliveries == 1
+    status, reply = await q5.upload()  # new rows, old version: not yet given up
+    assert reply["cfg"]["name"] == "Renamed Site"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_CONFIG_REJECTED, UID)) is None
+
+
+async def test_rows_seen_before_under_the_pushed_version_adopt_it(
+    hass: HomeAssistant, q5: FakeQ5, setup_entry: MockConfigEntry
+) -> None:
+    """Only the device seals its uploads: any upload reporting the pushed version adopted it."""
+    await select(hass, UPLOAD_INTERVAL_ID, "60")
+    _, reply = await q5.upload()
+    q5.adopt(reply["cfg"])
+    # The rows of the last upload again (no new row), now reporting the pushed version.
+    body = measurement_packet(q5.config, [(q5.epoch, q5.last_values)])
+    status, reply = await post_measurement(q5.client, body)
+    await hass.async_block_till_done()
+    assert status == HTTPStatus.OK
+    assert "cfg" not in reply
+    device = runtime(setup_entry)
+    assert device.config_push.pending is None
+    assert device.config is not None
+    assert device.config.version == 43
+    assert state_of(hass, UPLOAD_INTERVAL_ID) == (
+        "60",
+        {**state_of(hass, UPLOAD_INTERVAL_ID)[1], "pending": False},
+    )
+
+
 async def test_pending_config_survives_restart(
     hass: HomeAssistant, q5: FakeQ5, setup_entry: MockConfigEntry
 ) -> None:

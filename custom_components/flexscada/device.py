@@ -282,12 +282,12 @@ class Q5Device:
         if readings.command_id_after(self.commands.last_ack, meta.last_cmd_id_ack):
             # The ack went back (a device reset): trusted from an upload with new rows.
             self._acknowledge_commands(meta.last_cmd_id_ack, trusted=True)
+        async_judge_config_rejection(self, meta.cfg_version)  # a push it ignored: saved below
 
         # 5. apply, tell the listeners, persist.
         self._apply_measurements(packet, rows, verdict, received)
         self.availability.async_update(self.last_upload)
         self._async_notify_updated()
-        async_judge_config_rejection(self, meta.cfg_version)  # pushed, ignored: saved below
         reply = self._reply_body(meta.epoch, received, new_rows=True)  # may note a clock sync
         # Persist before acknowledging: a 200 makes the device delete these rows, so what they
         # changed (rows_total, the newest readings) must survive a crash right after it. The
@@ -353,13 +353,10 @@ class Q5Device:
         return command
 
     def _reply_body(self, epoch: int, received: int, *, new_rows: bool) -> bytes:
-        """Return the sealed reply to a processed upload; empty when there is nothing to say.
-
-        A pushed config goes in every such reply; it counts as delivered in a reply to new rows.
-        """
+        """Return the sealed reply to a processed upload; empty when there is nothing to say."""
         if (sync_time := clock_sync_time(self.entry.options, epoch, received)) is not None:
             self.freshness.clock_synced(sync_time)
-        config = self.config_push.to_send(counted=new_rows)
+        config = self.config_push.to_send(counted=new_rows)  # a reply to a replay may be lost
         return reply_body(
             self.key, sync_time, self.commands, self.problems, self.uid, config=config
         )
