@@ -544,6 +544,8 @@ async def test_action_needs_a_loaded_q5_with_a_config(
     with pytest.raises(ServiceValidationError) as err:
         await update_config(hass, {"name": "x"})
     assert err.value.translation_key == "config_unknown"
+    # The interval selects are the device's own: they exist before it uploaded anything.
+    assert state_of(hass, UPLOAD_INTERVAL_ID)[0] == STATE_UNAVAILABLE
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
