@@ -9,6 +9,8 @@
 3. Restart: a relay command is queued and `hass` is SIGKILLed as soon as the service call
    returns; it is started again; the devices (which keep unacknowledged rows) re-send, and the
    device must execute the command.
+   During the soak a config change is pushed from HA (`flexscada.update_device_config`) to two
+   devices: one adopts it, the other is told to reject configs (a repair issue must follow).
 4. Drain, clean stop, then accounting: per device, rows in 200-acknowledged uploads vs rows_total
    in `.storage/flexscada.<uid>`, the newest acknowledged row vs the entity states, the newest
    timestamp; 5xx answers; log lines; RSS figures and slope after warm-up.
@@ -154,6 +156,8 @@ class Soak:
         self.rest_5xx = 0
         self.soak_window: tuple[float, float] = (0.0, 0.0)
         self.stop = asyncio.Event()
+        #: Devices a config change was pushed to: uid -> (version expected at the end, adopts).
+        self.pushed: dict[int, tuple[int, bool]] = {}
 
     # -- set-up ----------------------------------------------------------------------------------
 
@@ -194,6 +198,59 @@ class Soak:
                     config, uid, key_from_passphrase(passphrase_of(uid)), self.hass.url, session
                 )
             )
+
+    # -- config push -----------------------------------------------------------------------------
+
+    async def push_configs(self, client: Any) -> None:  # noqa: ANN401 - demo_ha.HassClient
+        """Push a config change from HA to two devices: the first adopts it, the last rejects."""
+        if len(self.devices) < 2:
+            return
+        adopter, rejecter = self.devices[0], self.devices[-1]
+        rejecter.reject_configs = True
+        registry = await client.ws_command({"type": "config/device_registry/list"})
+        device_ids = {
+            int(identifier[1]): device["id"]
+            for device in registry
+            for identifier in device["identifiers"]
+            if identifier[0] == "flexscada"
+        }
+        for device, adopts in ((adopter, True), (rejecter, False)):
+            await client.request(
+                "POST",
+                "/api/services/flexscada/update_device_config",
+                json_body={
+                    "device_id": device_ids[device.uid],
+                    "changes": {"inputs.1.desc": "changed from Home Assistant"},
+                },
+            )
+            version = device.config_version + 1 if adopts else device.config_version
+            self.pushed[device.uid] = (version, adopts)
+        log(f"config change pushed to {adopter.uid} (adopts) and {rejecter.uid} (rejects)")
+
+    async def check_config_pushes(self, client: Any) -> None:  # noqa: ANN401
+        """Check the adopter runs the pushed config and the rejecter its own, with an issue."""
+        if not self.pushed:
+            return
+        issues = await client.ws_command({"type": "repairs/list_issues"})
+        raised = {i["issue_id"] for i in issues["issues"] if i["domain"] == "flexscada"}
+        problems = []
+        for device in self.devices:
+            if device.uid not in self.pushed:
+                continue
+            version, adopts = self.pushed[device.uid]
+            desc = device.config["inputs"]["1"].get("desc")
+            if device.config_version != version:
+                problems.append(f"{device.uid} runs config v{device.config_version}, not {version}")
+            if adopts != (desc == "changed from Home Assistant"):
+                problems.append(f"{device.uid}: inputs.1.desc is {desc!r}")
+            if adopts == (f"config_rejected_{device.uid}" in raised):
+                problems.append(f"{device.uid}: repair issue raised={not adopts} expected")
+        pushes = {uid: d.config_pushes for d in self.devices if (uid := d.uid) in self.pushed}
+        self.checks.add(
+            "config push: adopted by one device, rejected by the other (repair issue)",
+            not problems,
+            "; ".join(problems) or f"deliveries seen by the devices: {pushes}",
+        )
 
     # -- load ------------------------------------------------------------------------------------
 
@@ -630,6 +687,7 @@ class Soak:
             soak_start = time.monotonic()
             soak_end = soak_start + args.duration
             command_task = asyncio.create_task(self.send_commands(client, soak_end))
+            await self.push_configs(client)
             if args.attack:
                 await asyncio.sleep(min(30.0, args.duration / 3))
                 await self.attack(client, session)
@@ -665,6 +723,7 @@ class Soak:
             await asyncio.sleep(1)
             print("Results")
             await self.compare_states(client)
+            await self.check_config_pushes(client)
             self.stop.set()
             await rss_task
             code = await self.hass.stop()

@@ -7,10 +7,11 @@ The device side of the cloud-sync protocol, built on the integration's own proto
   *acknowledged*); anything else keeps them for the next upload. The reply is opened and obeyed:
   `{"Cmd": "getcfg"}` makes the device POST its config to `<server>/Q5/cfg/<uid>` (and, after a
   409, retry the measurements once right away), `{"t": epoch}` sets its clock, `{"cfg": {...}}`
-  replaces its config, and `{"commands": [...]}` are executed in order, each at most once: a
-  command runs only if its id comes after the last one acknowledged (ids wrap, see
-  `readings.command_id_after`), and `lastCmdIdAck` in the next upload reports the id of the last
-  one executed;
+  replaces its config (its next upload reports the pushed version and packs the pushed layout;
+  a device told to `reject_configs` ignores pushes and keeps reporting its own version), and
+  `{"commands": [...]}` are executed in order, each at most once: a command runs only if its id
+  comes after the last one acknowledged (ids wrap, see `readings.command_id_after`), and
+  `lastCmdIdAck` in the next upload reports the id of the last one executed;
 * `bump_config_version()` is "the user saved the config on the device": the version goes up and
   the device uploads its config before its next measurement upload;
 * `fill_backlog(n)` queues n back-dated rows, as after an outage, to go out as one upload.
@@ -153,6 +154,7 @@ class SimulatedQ5:
         nan_rate: float = 0.0,
         retry_after_config: bool = True,
         history: int | None = None,
+        reject_configs: bool = False,
     ) -> None:
         self.uid = uid
         self.key = key
@@ -166,6 +168,10 @@ class SimulatedQ5:
         self.retry_after_config = retry_after_config
         self.online = True
         self.flags = 0
+        #: Ignore configs the server pushes (as a device that finds errors in them does).
+        self.reject_configs = reject_configs
+        #: Every pushed config received: (its version, whether the device adopted it).
+        self.config_pushes: list[tuple[int | None, bool]] = []
 
         self._config: dict[str, Any] = {}
         self._parsed: DeviceConfig | None = None
@@ -459,12 +465,26 @@ class SimulatedQ5:
         return False
 
     def _push_config(self, cfg: Mapping[str, Any]) -> None:
+        version = cfg.get("version")
+        version = version if isinstance(version, int) else None
+        if self.reject_configs:
+            self.config_pushes.append((version, False))
+            _LOGGER.info("%s rejects the pushed config version %s (as told)", self.uid, version)
+            return
         try:
             self._adopt_config(cfg)
         except Q5ProtocolError as err:
+            self.config_pushes.append((version, False))
             _LOGGER.warning("%s refuses the pushed config: %s", self.uid, err)
             return
-        _LOGGER.info("%s adopted a pushed config, version %s", self.uid, self.config_version)
+        self.config_pushes.append((version, True))
+        _LOGGER.info(
+            "%s adopted a pushed config, version %s (uploads every %gs, measures every %gs)",
+            self.uid,
+            self.config_version,
+            self.upload_interval,
+            self.measurement_interval,
+        )
 
     def _execute(self, command: Mapping[str, Any], now: float) -> None:
         """Run one command unless its id was executed already; then acknowledge its id."""

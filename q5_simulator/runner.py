@@ -180,6 +180,7 @@ def build_devices(args: argparse.Namespace, session: aiohttp.ClientSession) -> l
                 max_batch=args.max_batch,
                 nan_rate=args.nan_rate,
                 history=RUNNER_HISTORY,
+                reject_configs=args.reject_configs,
             )
         )
         _LOGGER.info(
@@ -247,6 +248,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--bump-toggles-channel",
         action="store_true",
         help="each config bump also starts/stops logging the last enabled input's avg",
+    )
+    add(
+        "--reject-configs",
+        action="store_true",
+        help="ignore configs the server pushes (keep reporting the device's own version)",
     )
     add("--clock-skew", type=float, default=0.0, help="device clock offset in seconds")
     add("--nan-rate", type=float, default=0.0, help="probability a float reading is NaN")

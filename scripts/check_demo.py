@@ -7,7 +7,9 @@
    after its next uploads (command executed, acknowledged, reported);
 5. the switch never falls back to "off" on the way (every state it writes is watched);
 6. a second simulated device that was never added is discovered (a flow waits for confirmation);
-7. Home Assistant logged no error from the integration.
+7. changing the upload interval (the device page's select) reaches the simulated device: it adopts
+   the pushed config, uploads at the new interval, and HA shows the change as no longer pending;
+8. Home Assistant logged no error from the integration.
 
 Prints PASS/FAIL per check and a summary; exit code 0 only if every check passed.
 """
@@ -119,6 +121,56 @@ def pick_relay_switch(states: dict[str, dict[str, Any]]) -> str | None:
     return candidates[0] if candidates else None
 
 
+def adopted_configs(simulator_log: Path, needle: str) -> list[str]:
+    """Return the simulator's 'adopted a pushed config' log lines that contain `needle`."""
+    return [
+        line.split(" ", 1)[1]
+        for line in simulator_log.read_text(errors="replace").splitlines()
+        if "adopted a pushed config" in line and needle in line
+    ]
+
+
+async def check_interval_change(api: Api, results: list[Result], simulator_log: Path) -> None:
+    """Change the upload interval from HA; it must reach the device and come back adopted."""
+    states = await api.our_states()
+    select = next((e for e in states if e.startswith("select.") and "upload_interval" in e), None)
+    if select is None:
+        results.append(Result("interval change reaches the device", False, "no interval select"))
+        return
+    started = time.monotonic()
+    for option in ("1", str(UPLOAD_INTERVAL)):  # 1 s makes the round trip short; then back
+        await api.post(
+            "/api/services/select/select_option", {"entity_id": select, "option": option}
+        )
+        pending = (await api.get(f"/api/states/{select}"))["attributes"].get("pending")
+
+        async def adopted(option: str = option) -> dict[str, Any] | None:
+            current = await api.get(f"/api/states/{select}")
+            done = current["state"] == option and current["attributes"].get("pending") is False
+            return current if done else None
+
+        await wait_for(f"{select} = {option} adopted", adopted, 3 * UPLOAD_INTERVAL + 10)
+        lines = adopted_configs(simulator_log, f"uploads every {option}s")
+        if not (pending and lines):
+            results.append(
+                Result(
+                    "interval change reaches the device",
+                    False,
+                    f"{select} -> {option}: pending={pending}, simulator: "
+                    + (lines[-1] if lines else "no adopted config"),
+                )
+            )
+            return
+    results.append(
+        Result(
+            "interval change reaches the device",
+            True,
+            f"{select}: 1 s and back to {UPLOAD_INTERVAL} s, each pending then adopted by the "
+            f"device ({time.monotonic() - started:.0f}s); simulator: {lines[-1]}",
+        )
+    )
+
+
 def executed_commands(simulator_log: Path, *needles: str) -> list[str]:
     """Return the simulator's 'command #N ...' log lines that contain every needle."""
     return [
@@ -216,6 +268,7 @@ async def run_checks(
                 ),
             )
         )
+        await check_interval_change(api, results, simulator_log)
 
 
 class StateWatcher:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 import copy
 from dataclasses import dataclass, field as dataclass_field
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from aiohttp.test_utils import TestClient
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.storage import Store
+from homeassistant.util.file import WriteError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.flexscada.const import CONF_KEY, CONF_UID, DOMAIN
@@ -143,7 +147,27 @@ class Q5Uploads:
 def entity_id_of(hass: HomeAssistant, unique_id: str) -> str:
     """Return the entity id registered for one of our unique ids."""
     registry = er.async_get(hass)
-    for platform in ("sensor", "binary_sensor", "switch", "number", "button"):
+    for platform in ("sensor", "binary_sensor", "switch", "number", "button", "select"):
         if entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id):
             return entity_id
     raise AssertionError(f"no entity with unique id {unique_id}")
+
+
+type Writer = Callable[[Store[Any], dict[str, Any]], Awaitable[None]]
+
+
+@contextmanager
+def writer(replacement: Callable[[Writer], Writer]) -> Iterator[None]:
+    """Replace Home Assistant's store writer (the test harness's) by `replacement(original)`."""
+    original: Writer = Store._async_write_data  # type: ignore[assignment]
+    with patch.object(Store, "_async_write_data", replacement(original)):
+        yield
+
+
+def failing(_original: Writer) -> Writer:
+    """Return a writer that fails as Home Assistant's does on a full or read-only disk."""
+
+    async def write(store: Store[Any], data: dict[str, Any]) -> None:
+        raise WriteError(OSError(28, "No space left on device"))
+
+    return write

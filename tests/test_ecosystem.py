@@ -281,6 +281,19 @@ STRINGS_SCHEMA = vol.Schema(
         vol.Optional("selector"): _slug_keys(
             {vol.Optional("options"): _slug_keys(_text())}, key=cv.slug
         ),
+        vol.Optional("services"): _slug_keys(
+            {
+                vol.Required("name"): _text(),
+                vol.Required("description"): _text(),
+                vol.Optional("fields"): _slug_keys(
+                    {
+                        vol.Required("name"): str,
+                        vol.Required("description"): _text(),
+                        vol.Optional("example"): _text(),
+                    }
+                ),
+            }
+        ),
     }
 )
 
@@ -325,6 +338,8 @@ def test_icons_pass_hassfest_rules() -> None:
         {"entity": {"sensor": {"Bad_Key": {"name": "x"}}}},
         {"entity": {"sensor": {"key": {"state": {"on": "{placeholder}"}}}}},
         {"exceptions": {"full": {"message": "<b>full</b>"}}},
+        {"services": {"do_it": {"name": "Do it"}}},
+        {"services": {"do_it": {"name": "x", "description": "y", "fields": {"f": {"name": "z"}}}}},
         {"unknown_section": {}},
     ],
 )

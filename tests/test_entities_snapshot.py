@@ -28,7 +28,14 @@ from .common import (
 @pytest.mark.freeze_time("2026-11-25 12:00:00+00:00")
 @pytest.mark.parametrize(
     "platform",
-    [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.NUMBER, Platform.SENSOR, Platform.SWITCH],
+    [
+        Platform.BINARY_SENSOR,
+        Platform.BUTTON,
+        Platform.NUMBER,
+        Platform.SELECT,
+        Platform.SENSOR,
+        Platform.SWITCH,
+    ],
 )
 async def test_entities(
     hass: HomeAssistant,

@@ -8,8 +8,8 @@ out, and a replayed older config does not replace the stored one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 import copy
 from http import HTTPStatus
 import logging
@@ -23,7 +23,6 @@ from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
-from homeassistant.util.file import WriteError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -31,27 +30,19 @@ from custom_components.flexscada.const import DOMAIN, LOGGER
 from custom_components.flexscada.device import Q5Device
 from custom_components.flexscada.store import DeviceStore, StoredDevice, store_keys
 
-from .common import DEVICE_EPOCH, UID, Q5Uploads, entity_id_of, example_config, make_entry
+from .common import (
+    DEVICE_EPOCH,
+    UID,
+    Q5Uploads,
+    Writer,
+    entity_id_of,
+    example_config,
+    failing,
+    make_entry,
+    writer,
+)
 
 STORE_KEY = f"{DOMAIN}.{UID}"
-type Writer = Callable[[Store[Any], dict[str, Any]], Awaitable[None]]
-
-
-@contextmanager
-def writer(replacement: Callable[[Writer], Writer]) -> Iterator[None]:
-    """Replace Home Assistant's store writer (the test harness's) by `replacement(original)`."""
-    original: Writer = Store._async_write_data  # type: ignore[assignment]
-    with patch.object(Store, "_async_write_data", replacement(original)):
-        yield
-
-
-def failing(_original: Writer) -> Writer:
-    """Return a writer that fails as Home Assistant's does on a full or read-only disk."""
-
-    async def write(store: Store[Any], data: dict[str, Any]) -> None:
-        raise WriteError(OSError(28, "No space left on device"))
-
-    return write
 
 
 async def switch_on(hass: HomeAssistant) -> None:

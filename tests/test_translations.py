@@ -21,8 +21,10 @@ import yaml
 from custom_components.flexscada import config_flow, issues
 from custom_components.flexscada.binary_sensor import DIAGNOSTIC_BINARY_SENSORS
 from custom_components.flexscada.const import DOMAIN
-from custom_components.flexscada.entity_specs import build_entity_specs
+from custom_components.flexscada.entity_specs import RELAY_POWER_UP_OPTIONS, build_entity_specs
 from custom_components.flexscada.protocol import compile_layout, parse_config, readings
+from custom_components.flexscada.protocol.config_edit import EditProblem
+from custom_components.flexscada.select import INTERVAL_SELECTS
 from custom_components.flexscada.sensor import DIAGNOSTIC_SENSORS
 
 from .common import UID
@@ -93,10 +95,16 @@ def test_exception_and_issue_keys_have_strings_and_are_used() -> None:
     known = set(STRINGS["exceptions"]) | set(STRINGS["issues"])
     known |= {key for platform in STRINGS["entity"].values() for key in platform}
     assert keyword_literals("translation_key") <= known
-    assert set(STRINGS["exceptions"]) <= keyword_literals("translation_key")
-    assert {issues.ISSUE_LAYOUT_MISMATCH, issues.ISSUE_WRONG_KEY, issues.ISSUE_SHARED_KEY} == set(
-        STRINGS["issues"]
-    )
+    # Raised with a computed key: why a config change was refused.
+    edit_problems = {problem.value for problem in EditProblem}
+    assert edit_problems <= set(STRINGS["exceptions"])
+    assert set(STRINGS["exceptions"]) <= keyword_literals("translation_key") | edit_problems
+    assert {
+        issues.ISSUE_LAYOUT_MISMATCH,
+        issues.ISSUE_WRONG_KEY,
+        issues.ISSUE_SHARED_KEY,
+        issues.ISSUE_CONFIG_REJECTED,
+    } == set(STRINGS["issues"])
 
 
 def every_metric_name() -> list[str]:
@@ -148,6 +156,7 @@ def produced_entity_keys() -> set[tuple[str, str]]:
     described: list[tuple[str, EntityDescription]] = [
         *((Platform.SENSOR, description) for description in DIAGNOSTIC_SENSORS),
         *((Platform.BINARY_SENSOR, description) for description in DIAGNOSTIC_BINARY_SENSORS),
+        *((Platform.SELECT, description) for description in INTERVAL_SELECTS),
         *(
             (spec.platform, spec)
             for spec in build_entity_specs(UID, config, compile_layout(config)).values()
@@ -173,6 +182,19 @@ def test_every_entity_name_exists_and_every_entity_string_is_used() -> None:
     """
     strings = {(platform, key) for platform, keys in STRINGS["entity"].items() for key in keys}
     assert produced_entity_keys() == strings
+
+
+def test_select_options_and_actions_have_strings() -> None:
+    """Each select option has a state string and each state string is an option; the same for
+    the actions in services.yaml and their fields."""
+    selects = STRINGS["entity"]["select"]
+    for description in INTERVAL_SELECTS:
+        assert set(selects[description.translation_key]["state"]) == set(description.options or [])
+    assert set(selects["relay_power_up"]["state"]) == set(RELAY_POWER_UP_OPTIONS.values())
+    actions = yaml.safe_load((PACKAGE / "services.yaml").read_text())
+    assert set(actions) == set(STRINGS["services"])
+    for action, spec in actions.items():
+        assert set(spec["fields"]) == set(STRINGS["services"][action]["fields"])
 
 
 @pytest.mark.parametrize("platform", sorted(ICONS["entity"]))

@@ -13,6 +13,7 @@ from .discovery import async_forget_uploads, async_setup_discovery
 from .entity_set import async_setup_entity_set
 from .issues import async_clear_issues, async_update_shared_key_issues
 from .registry import async_follow_device_registry
+from .services import async_setup_services
 from .store import async_remove_stores
 from .views import async_register_views
 
@@ -24,15 +25,17 @@ PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
     Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
 ]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the upload views once per Home Assistant process (views cannot be removed)."""
+    """Register the upload views (once per process: views cannot be removed) and the actions."""
     async_setup_discovery(hass)
     async_register_views(hass)
+    async_setup_services(hass)
     return True
 
 

@@ -22,6 +22,12 @@ from homeassistant.util import dt as dt_util
 
 from .availability import Availability, availability_window
 from .commands import CommandQueue, QueuedCommand, QueueFullError
+from .config_push import (
+    ConfigPush,
+    async_follow_config_push,
+    async_judge_config_rejection,
+    device_sent_config,
+)
 from .const import (
     DOMAIN,
     INLINE_DECODE_LIMIT,
@@ -98,6 +104,7 @@ class Q5Device:
         self.rows_in_last_upload = 0
         self.rows_total = 0
         self.commands = CommandQueue(self.uid)
+        self.config_push = ConfigPush(self.uid)  # a config change waiting for the device
         self.clock_offset: int | None = None
         # Which rows were seen (replay protection), and the duplicate counters.
         self.freshness = Freshness()
@@ -222,6 +229,12 @@ class Q5Device:
             # 200, not 409: a genuine device is not looped; nothing changes.
             LOGGER.debug("Device %s: ignored older config version %s", self.uid, config.version)
             return UploadResponse(HTTPStatus.OK)
+        device_sent_config(self, config)  # the device's own config wins over a pending push
+        await self.async_take_config(config, layout)
+        return UploadResponse(HTTPStatus.OK)
+
+    async def async_take_config(self, config: DeviceConfig, layout: Layout) -> None:
+        """Make a config (sent by the device, or pushed and adopted) the device's; persist it."""
         previous = self.config, self.layout, self.values
         if self.config is not None and self.config.version != config.version:
             # Readings decoded with the old layout must not show under the new config's
@@ -238,7 +251,6 @@ class Q5Device:
         LOGGER.info("Device %s: stored config version %s", self.uid, config.version)
         self._config_changed.async_notify()
         self._async_notify_updated()
-        return UploadResponse(HTTPStatus.OK)
 
     async def _async_process_measurement(self, body: bytes) -> UploadResponse:
         """Open, decode, check freshness, apply, reply; the caller holds the upload lock."""
@@ -258,6 +270,8 @@ class Q5Device:
         meta = packet.meta
         received = int(dt_util.utcnow().timestamp())
         commands_done = self._acknowledge_commands(meta.last_cmd_id_ack, trusted=False)
+        # Only the device seals an upload: one reporting a pushed config's version adopted it.
+        await async_follow_config_push(self, meta.cfg_version)
         if self.config is None or self.layout is None or self.config.version != meta.cfg_version:
             # New rows report this version: the device has it (rolled back?), no replay.
             judged = await self._off_loop_if_large(
@@ -310,16 +324,19 @@ class Q5Device:
             if commands_done:
                 self._async_notify_updated()
             await self._store.async_save_soon(lambda: to_stored(self))
-            return UploadResponse(HTTPStatus.OK, self._reply_body(meta.epoch, received))
+            return UploadResponse(
+                HTTPStatus.OK, self._reply_body(meta.epoch, received, new_rows=False)
+            )
         if readings.command_id_after(self.commands.last_ack, meta.last_cmd_id_ack):
             # The ack went back (a device reset): trusted from an upload with new rows.
             self._acknowledge_commands(meta.last_cmd_id_ack, trusted=True)
+        async_judge_config_rejection(self, meta.cfg_version)  # a push it ignored: saved below
 
         # 5. apply, tell the listeners, persist.
         self._apply_measurements(packet, rows, verdict, received)
         self.availability.async_update(self.last_upload)
         self._async_notify_updated()
-        reply = self._reply_body(meta.epoch, received)  # may note a clock sync: saved with it
+        reply = self._reply_body(meta.epoch, received, new_rows=True)  # may note a clock sync
         # Persist before acknowledging: a 200 makes the device delete these rows, so what they
         # changed (rows_total, the newest readings) must survive a crash right after it. The
         # write runs in the executor; the loop only serializes a few KB of JSON.
@@ -394,8 +411,29 @@ class Q5Device:
         self._async_notify_updated()
         return command
 
-    def _reply_body(self, epoch: int, received: int) -> bytes:
+    def _reply_body(self, epoch: int, received: int, *, new_rows: bool) -> bytes:
         """Return the sealed reply to a processed upload; empty when there is nothing to say."""
         if (sync_time := clock_sync_time(self.entry.options, epoch, received)) is not None:
             self.freshness.clock_synced(sync_time)
-        return reply_body(self.key, sync_time, self.commands, self.problems, self.uid)
+        config = self.config_push.to_send(counted=new_rows)  # a reply to a replay may be lost
+        return reply_body(
+            self.key, sync_time, self.commands, self.problems, self.uid, config=config
+        )
+
+    # -- what config_push.ConfigPushHost needs besides async_take_config ----------------------
+
+    async def async_save(self) -> None:
+        """Persist the device store now; a translated error if it cannot be."""
+        try:
+            await self._store.async_save_or_raise(to_stored(self))
+        except (StoreWriteError, StoreClosedError) as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="config_not_saved",
+                translation_placeholders={"device": self.name},
+            ) from err
+
+    @callback
+    def async_notify_updated(self) -> None:
+        """Tell the listeners that what they show may have changed (a pending config)."""
+        self._async_notify_updated()

@@ -83,6 +83,14 @@ def _device_diagnostics(device: Q5Device) -> dict[str, Any]:
             "next_id": device.commands.next_id,
             "last_ack": device.commands.last_ack,
         },
+        # config push (issue 14)
+        "pending_config": None
+        if (pending := device.config_push.pending) is None
+        else {
+            "version": pending.version,
+            "deliveries": pending.deliveries,
+            "config": async_redact_data(pending.raw, TO_REDACT),
+        },
         "counters": {
             "rows_total": device.rows_total,
             "rows_in_last_upload": device.rows_in_last_upload,

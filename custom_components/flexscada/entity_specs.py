@@ -16,6 +16,7 @@ from homeassistant.components.binary_sensor import BinarySensorEntityDescription
 from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.components.button import ButtonEntityDescription
 from homeassistant.components.number import NumberEntityDescription
+from homeassistant.components.select import SelectEntityDescription
 from homeassistant.components.sensor import SensorEntityDescription, SensorStateClass
 from homeassistant.components.switch import SwitchEntityDescription
 from homeassistant.const import EntityCategory, Platform
@@ -34,6 +35,9 @@ from .protocol import (
 )
 
 RELAY_TRIP_METRICS = frozenset({"fuse", "hvd", "lvd"})
+
+#: Relay power-up states: the select option for each value of the relay's `default` key.
+RELAY_POWER_UP_OPTIONS: dict[int, str] = {0: "off", 1: "on"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +97,13 @@ class Q5RelayButtonEntityDescription(Q5ChannelEntityDescription, ButtonEntityDes
     command: type[PulseRelay | ResetRelay]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Q5RelayPowerUpSelectEntityDescription(Q5ChannelEntityDescription, SelectEntityDescription):
+    """Describes a relay's power-up state, changed with a config push; `key` is its config key."""
+
+    platform = Platform.SELECT
+
+
 def metric_platform(field: Field) -> Platform:
     """Return the platform that shows a metric."""
     if field.section == "relays" and field.metric == "state":
@@ -131,6 +142,7 @@ def build_entity_specs(
         if channel.section != "relays" or (command_channel := channel.command_number) is None:
             continue
         specs.append(_relay_button(uid, channel, command_channel, "pulse", PulseRelay))
+        specs.append(_relay_power_up(uid, channel))
         if RELAY_TRIP_METRICS & set(channel.metrics):
             specs.append(_relay_button(uid, channel, command_channel, "reset", ResetRelay))
     return {spec.unique_id: spec for spec in specs}
@@ -204,4 +216,17 @@ def _relay_button(
         translation_placeholders={"channel": channel_name(channel)},
         # Resetting trips is maintenance; pulsing operates the relay like its switch.
         entity_category=EntityCategory.CONFIG if command is ResetRelay else None,
+    )
+
+
+def _relay_power_up(uid: int, channel: Channel) -> Q5RelayPowerUpSelectEntityDescription:
+    """Return the description of a relay's power-up state select (its `default` key)."""
+    return Q5RelayPowerUpSelectEntityDescription(
+        key=f"relays.{channel.key}.default",
+        unique_id=f"{uid}_relays_{channel.key}_power_up",
+        channel=channel,
+        translation_key="relay_power_up",
+        translation_placeholders={"channel": channel_name(channel)},
+        entity_category=EntityCategory.CONFIG,
+        options=list(RELAY_POWER_UP_OPTIONS.values()),
     )

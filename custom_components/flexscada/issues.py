@@ -12,6 +12,7 @@ from .const import CONF_KEY, CONF_UID, DOMAIN
 ISSUE_LAYOUT_MISMATCH: Final = "layout_mismatch"
 ISSUE_WRONG_KEY: Final = "wrong_key"
 ISSUE_SHARED_KEY: Final = "shared_key"
+ISSUE_CONFIG_REJECTED: Final = "config_rejected"
 
 
 def issue_id(kind: str, uid: int) -> str:
@@ -62,6 +63,28 @@ def _async_raise(hass: HomeAssistant, kind: str, uid: int, **placeholders: str) 
 
 
 @callback
+def async_raise_config_rejected(
+    hass: HomeAssistant, uid: int, *, device: str, version: int, deliveries: int
+) -> None:
+    """Report that the device kept its own config after a pushed one was delivered repeatedly."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_CONFIG_REJECTED, uid),
+        is_fixable=False,
+        # Nothing re-raises it after a restart (the push is gone): kept until the next change.
+        is_persistent=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_CONFIG_REJECTED,
+        translation_placeholders={
+            "device": device,
+            "version": str(version),
+            "deliveries": str(deliveries),
+        },
+    )
+
+
+@callback
 def async_clear_issue(hass: HomeAssistant, kind: str, uid: int) -> None:
     """Withdraw one kind of issue of a device (no-op when it is not raised)."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(kind, uid))
@@ -70,7 +93,7 @@ def async_clear_issue(hass: HomeAssistant, kind: str, uid: int) -> None:
 @callback
 def async_clear_issues(hass: HomeAssistant, uid: int) -> None:
     """Withdraw every issue of a device."""
-    for kind in (ISSUE_LAYOUT_MISMATCH, ISSUE_WRONG_KEY):
+    for kind in (ISSUE_LAYOUT_MISMATCH, ISSUE_WRONG_KEY, ISSUE_CONFIG_REJECTED):
         async_clear_issue(hass, kind, uid)
 
 

@@ -93,14 +93,23 @@ def clock_sync_time(options: Mapping[str, Any], epoch: int, received: int) -> in
 
 
 def reply_body(
-    key: bytes, sync_time: int | None, commands: CommandQueue, problems: ThrottledLogger, uid: int
+    key: bytes,
+    sync_time: int | None,
+    commands: CommandQueue,
+    problems: ThrottledLogger,
+    uid: int,
+    *,
+    config: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """Return the sealed reply to a processed upload; empty when there is nothing to say."""
+    """Return the sealed reply to a processed upload; empty when there is nothing to say.
+
+    `config` is a pushed config (`cfg`) the device is to adopt.
+    """
     to_send = commands.to_send()
-    if sync_time is None and not to_send:
+    if sync_time is None and not to_send and config is None:
         return b""
     try:
-        return build_reply(key, time=sync_time, commands=to_send)
+        return build_reply(key, time=sync_time, config=config, commands=to_send)
     except (ValueError, TypeError) as err:
         # The upload is applied and saved by now: a reply that cannot be built must not turn
         # its acknowledgement into a 500, or the device sends the same rows again.

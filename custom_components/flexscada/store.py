@@ -28,6 +28,7 @@ from homeassistant.util.file import WriteError
 from homeassistant.util.json import SerializationError
 
 from .commands import CommandQueue, StoredQueue
+from .config_push import ConfigPush, StoredPendingConfig
 from .const import DOMAIN, LOGGER, STORE_SAVE_DELAY
 from .freshness import Freshness, StoredFreshness
 from .logs import ThrottledLogger
@@ -162,6 +163,8 @@ class StoredDevice(TypedDict):
     commands: StoredQueue | None
     # Absent in stores written before per-row freshness.
     freshness: NotRequired[StoredFreshness]
+    # Absent in stores written before config pushes; None when nothing is pending.
+    pending_config: NotRequired[StoredPendingConfig | None]
 
 
 class PersistedDevice(Protocol):
@@ -178,6 +181,7 @@ class PersistedDevice(Protocol):
     rows_total: int
     commands: CommandQueue
     freshness: Freshness
+    config_push: ConfigPush
 
 
 def to_stored(device: PersistedDevice) -> StoredDevice:
@@ -195,6 +199,7 @@ def to_stored(device: PersistedDevice) -> StoredDevice:
         "rows_total": device.rows_total,
         "commands": device.commands.as_stored(),
         "freshness": device.freshness.as_stored(),
+        "pending_config": device.config_push.as_stored(),
     }
 
 
@@ -220,6 +225,7 @@ def restore(device: PersistedDevice, stored: StoredDevice) -> None:
         freshness = Freshness.from_stored(stored.get("freshness"), stored["latest_timestamp"])
         commands = CommandQueue.from_stored(device.uid, stored["commands"])
         meta = MeasurementMeta(**stored["meta"]) if stored["meta"] is not None else None
+        config_push = ConfigPush.from_stored(device.uid, stored.get("pending_config"))
     except (KeyError, TypeError, ValueError) as err:
         raise DamagedStoreError(f"{type(err).__name__}: {err}") from err
     if stored["config"] is not None:
@@ -238,6 +244,7 @@ def restore(device: PersistedDevice, stored: StoredDevice) -> None:
     device.rows_total = stored["rows_total"]
     device.commands = commands
     device.last_meta = meta
+    device.config_push = config_push
     if stored["last_upload"] is not None:
         device.last_upload = dt_util.parse_datetime(stored["last_upload"])
 

@@ -18,7 +18,7 @@ from custom_components.flexscada.protocol import (
 from q5_simulator import SimulatedQ5, toggle_channel
 
 from .conftest import KEY, UID, Clock
-from .fakes import FakeSession, MiniServer, Post
+from .fakes import FakeSession, MiniServer, Post, config_of
 
 type Make = Callable[..., tuple[SimulatedQ5, FakeSession]]
 
@@ -259,6 +259,40 @@ async def test_config_push_is_adopted(make_device: Make, site: dict[str, Any]) -
     device.session = FakeSession(lambda post: (200, _seal(bad)))  # type: ignore[assignment]
     await device.upload()
     assert device.config_version == 77
+    assert device.config_pushes == [(77, True), (1, False)]
+
+
+async def test_pushed_config_reported_and_packed_from_the_next_upload(
+    make_device: Make, site: dict[str, Any]
+) -> None:
+    """After a push the device reports the pushed version and packs the pushed layout."""
+    server = MiniServer(KEY)
+    pushed = dict(site, version=43, upload_interval=60)
+    pushed["ds18b20"] = [dict(site["ds18b20"][0], logging=["inst"]), *site["ds18b20"][1:]]
+    device, _ = make_device(server)
+    await device.measure()
+    await device.upload()  # getcfg, config, rows
+    server.extra_reply = {"config": pushed}
+    await device.measure()
+    await device.upload()  # 200 with the push
+    assert device.upload_interval == 60
+    await device.measure()
+    await device.upload()
+    assert server.packets[-1].meta.cfg_version == 43
+    assert server.packets[-1].row_stride == 4 + config_of(pushed).payload_bytes
+    assert server.config_version == 43  # the server asked for it: it is newer than its own
+
+
+async def test_device_told_to_reject_configs_keeps_its_own(
+    make_device: Make, site: dict[str, Any]
+) -> None:
+    pushed = dict(site, version=43, name="Pushed")
+    device, _ = make_device(lambda post: (200, _seal({"cfg": pushed})), reject_configs=True)
+    await device.upload()
+    await device.upload()
+    assert device.config_version == 42
+    assert device.name == site["name"]
+    assert device.config_pushes == [(43, False), (43, False)]
 
 
 async def test_bump_uploads_config_before_rows(make_device: Make, clock: Clock) -> None:

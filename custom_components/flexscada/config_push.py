@@ -1,0 +1,286 @@
+"""A config change waiting for the device: pushed with `cfg` until an upload reports it.
+
+`ConfigPush` is the state (no Home Assistant in it); the runtime asks it three things:
+
+* `to_send(counted)` while building the reply to a processed upload (answered 200 with it): the
+  pending raw config, or None. It is counted as a delivery only in the reply to an upload with
+  new rows: a reply to a duplicate may go to whoever replayed a capture, not to the device;
+* `resolve(reported_version, current_version)`: whether the device adopted the pending config
+  (it reports the pending version: judged on every authentic upload, as only the device can
+  seal one), rejected it (an upload with new rows still reports the old version after
+  `MAX_DELIVERIES` deliveries) or is still to be asked;
+* `device_sent_config(version)` when the device uploads a config itself: its own config wins
+  unless it *is* the pushed one.
+
+Until it is resolved, the device's own (current) config stays in force: uploads that report the
+old version are decoded with the old layout, since the device's queue holds rows measured under
+it. Pending state is persisted in the device store (`as_stored`/`from_stored`).
+
+The functions at the end carry out what the answers mean (adopt, give up with a repair issue,
+queue a change) against a narrow `ConfigPushHost`: the device runtime, whatever module holds
+its store and entities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol, TypedDict
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+
+from .const import DOMAIN, LOGGER
+from .issues import ISSUE_CONFIG_REJECTED, async_clear_issue, async_raise_config_rejected
+from .protocol import DeviceConfig, Layout, Q5ProtocolError, compile_layout, parse_config
+from .protocol.config_edit import ConfigEditError, apply_config_changes, same_settings
+
+#: Deliveries after which a device still reporting its old version has rejected the config.
+MAX_DELIVERIES = 3
+
+
+class StoredPendingConfig(TypedDict):
+    """The pending config as persisted in the device store."""
+
+    config: dict[str, Any]
+    deliveries: int
+
+
+class PushOutcome(StrEnum):
+    """What a measurement upload says about the pending config."""
+
+    NONE = "none"  # nothing pending
+    WAITING = "waiting"  # still to be delivered or adopted
+    ADOPTED = "adopted"  # the upload reports the pushed version
+    REJECTED = "rejected"  # delivered MAX_DELIVERIES times, the device kept its old version
+    SUPERSEDED = "superseded"  # the device uploaded a config of its own: it wins
+
+
+@dataclass(slots=True)
+class PendingConfig:
+    """A config sent with `cfg` until the device reports its version."""
+
+    raw: dict[str, Any]
+    config: DeviceConfig
+    deliveries: int = 0
+
+    @property
+    def version(self) -> int:
+        """Return the version the device reports once it adopted this config."""
+        return self.config.version
+
+
+class ConfigPush:
+    """The pending config push of one device."""
+
+    def __init__(self, uid: int, pending: PendingConfig | None = None) -> None:
+        """Initialize with nothing pending (or `pending`)."""
+        self.uid = uid
+        self.pending = pending
+
+    @classmethod
+    def from_stored(cls, uid: int, stored: StoredPendingConfig | None) -> ConfigPush:
+        """Restore from the device store; a store without the field has nothing pending."""
+        if stored is None:
+            return cls(uid)
+        try:
+            config = parse_config(stored["config"])
+        except Q5ProtocolError:  # we validated it before storing; never expected
+            return cls(uid)
+        return cls(uid, PendingConfig(stored["config"], config, stored["deliveries"]))
+
+    def as_stored(self) -> StoredPendingConfig | None:
+        """Return what to persist."""
+        if self.pending is None:
+            return None
+        return {"config": self.pending.raw, "deliveries": self.pending.deliveries}
+
+    def stage(self, raw: dict[str, Any], config: DeviceConfig) -> None:
+        """Make a validated config the pending one; it is delivered from the next reply on."""
+        self.pending = PendingConfig(raw, config)
+
+    def drop(self) -> PendingConfig | None:
+        """Forget the pending config; return it."""
+        pending, self.pending = self.pending, None
+        return pending
+
+    def to_send(self, *, counted: bool) -> Mapping[str, Any] | None:
+        """Return the config to put in this reply (a delivery if `counted`); None if none."""
+        if self.pending is None:
+            return None
+        if counted:
+            self.pending.deliveries += 1
+        return self.pending.raw
+
+    def resolve(self, reported_version: int, current_version: int | None) -> PushOutcome:
+        """Judge an authentic measurement upload's `cfg_version` against the pending config.
+
+        REJECTED is only an answer for an upload with new rows (the caller's to check).
+        """
+        pending = self.pending
+        if pending is None:
+            return PushOutcome.NONE
+        if reported_version == pending.version:
+            return PushOutcome.ADOPTED
+        # Another version is the device's own new config: it is asked for (409 + getcfg) and
+        # `device_sent_config` settles the push when it arrives.
+        if reported_version == current_version and pending.deliveries >= MAX_DELIVERIES:
+            return PushOutcome.REJECTED
+        return PushOutcome.WAITING
+
+    def device_sent_config(
+        self, raw: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> PushOutcome:
+        """Judge a config the device uploaded while `current` is the one we hold.
+
+        The pushed config itself: adopted. Another one: the device's own, which wins; the push
+        is dropped. Compared by content, not version: a config saved on the device may carry
+        the same version number as ours. A re-upload of the config we hold changes nothing.
+        """
+        if self.pending is None:
+            return PushOutcome.NONE
+        if current is not None and dict(raw) == dict(current) != self.pending.raw:
+            return PushOutcome.WAITING
+        pending = self.drop()
+        assert pending is not None
+        return PushOutcome.ADOPTED if dict(raw) == pending.raw else PushOutcome.SUPERSEDED
+
+
+class ConfigPushHost(Protocol):
+    """What the config push needs of a device runtime."""
+
+    hass: HomeAssistant
+    uid: int
+    config: DeviceConfig | None
+    config_push: ConfigPush
+
+    @property
+    def name(self) -> str:
+        """Return the device's name."""
+
+    async def async_save(self) -> None:
+        """Persist the device store now (pending config included); HomeAssistantError if not."""
+
+    async def async_take_config(self, config: DeviceConfig, layout: Layout) -> None:
+        """Make `config` the device's config, persist it and tell the listeners."""
+
+    @callback
+    def async_notify_updated(self) -> None:
+        """Tell the listeners (every entity) that what they show may have changed."""
+
+
+def wanted_config(host: ConfigPushHost) -> DeviceConfig | None:
+    """Return the config being pushed if one is pending, else the device's own."""
+    if (pending := host.config_push.pending) is not None:
+        return pending.config
+    return host.config
+
+
+async def async_push_config_changes(host: ConfigPushHost, changes: Mapping[str, Any]) -> None:
+    """Validate changes and queue the changed config for the device's next upload.
+
+    Changes stack on a config still pending; its version stays the device's + 1. Nothing is
+    queued when a change is refused (ServiceValidationError naming the key).
+    """
+    if host.config is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="config_unknown",
+            translation_placeholders={"device": host.name},
+        )
+    push = host.config_push
+    previous = push.pending
+    base = push.pending.raw if push.pending is not None else host.config.raw
+    try:
+        edit = apply_config_changes(base, changes, version=host.config.version + 1)
+    except ConfigEditError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=err.problem,
+            translation_placeholders={"device": host.name, "key": err.key, "detail": err.detail},
+        ) from err
+    if same_settings(edit.raw, host.config.raw):
+        push.drop()  # the changes undo what was pending: nothing left to push
+        LOGGER.info("Device %s: no config change left to push", host.uid)
+    else:
+        push.stage(edit.raw, edit.config)
+        LOGGER.info(
+            "Device %s: config version %s (%d characters) queued for its next upload",
+            host.uid,
+            edit.config.version,
+            edit.size,
+        )
+    async_clear_issue(host.hass, ISSUE_CONFIG_REJECTED, host.uid)
+    # Saved before the action returns: a pending config survives a restart.
+    try:
+        await host.async_save()
+    except HomeAssistantError:
+        push.pending = previous  # not saved, so not queued
+        raise
+    host.async_notify_updated()
+
+
+async def async_follow_config_push(host: ConfigPushHost, reported_version: int) -> None:
+    """Adopt the pushed config when an authentic measurement upload reports its version.
+
+    Called before the upload's version is checked and its rows decoded, so it is decoded with
+    the pushed layout, and the adopted config is stored before the upload is acknowledged.
+    """
+    push = host.config_push
+    current = host.config.version if host.config is not None else None
+    if push.resolve(reported_version, current) is not PushOutcome.ADOPTED:
+        return
+    pending = push.drop()
+    assert pending is not None
+    LOGGER.info("Device %s: adopted the pushed config version %s", host.uid, pending.version)
+    await host.async_take_config(pending.config, compile_layout(pending.config))
+
+
+@callback
+def async_judge_config_rejection(host: ConfigPushHost, reported_version: int) -> None:
+    """Give up a push the device keeps ignoring; call for an upload with new rows.
+
+    The caller persists the device store before answering the upload.
+    """
+    push = host.config_push
+    current = host.config.version if host.config is not None else None
+    if push.resolve(reported_version, current) is not PushOutcome.REJECTED:
+        return
+    pending = push.drop()
+    assert pending is not None
+    LOGGER.warning(
+        "Device %s: still reports config version %s after the pushed version %s was "
+        "delivered %d times; the device rejected it, the push is dropped",
+        host.uid,
+        reported_version,
+        pending.version,
+        pending.deliveries,
+    )
+    async_raise_config_rejected(
+        host.hass,
+        host.uid,
+        device=host.name,
+        version=pending.version,
+        deliveries=pending.deliveries,
+    )
+
+
+@callback
+def device_sent_config(host: ConfigPushHost, config: DeviceConfig) -> None:
+    """Settle a pending push when the device uploads a config: the device's truth wins.
+
+    Call before the uploaded config replaces `host.config` and is persisted, so the store no
+    longer holds a settled push.
+    """
+    current = host.config.raw if host.config is not None else None
+    outcome = host.config_push.device_sent_config(config.raw, current)
+    if outcome is PushOutcome.SUPERSEDED:
+        LOGGER.warning(
+            "Device %s: uploaded its own config version %s while a pushed change was "
+            "pending; the device's config wins and the push is dropped",
+            host.uid,
+            config.version,
+        )
+    elif outcome is PushOutcome.ADOPTED:
+        LOGGER.info("Device %s: adopted the pushed config version %s", host.uid, config.version)
