@@ -12,6 +12,7 @@ from .const import CONF_KEY, CONF_UID, DOMAIN
 from .device import Q5Device, device_store
 from .discovery import async_forget_uploads, async_setup_discovery
 from .issues import async_clear_issues
+from .statistics import statistics_store
 from .views import async_register_views
 
 # An empty `flexscada:` in configuration.yaml loads the integration before any Q5 is added, so
@@ -47,6 +48,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) ->
     entry.runtime_data = device
     entry.async_on_unload(device.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    device.statistics.async_start()  # issue 13 hook: import hours HA has compiled
     return True
 
 
@@ -59,6 +61,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -
     """Delete the stored config, readings and repair issues of a removed Q5."""
     async_clear_issues(hass, int(entry.data[CONF_UID]))
     await device_store(hass, int(entry.data[CONF_UID])).async_remove()
+    await statistics_store(hass, int(entry.data[CONF_UID])).async_remove()
 
 
 async def async_remove_config_entry_device(

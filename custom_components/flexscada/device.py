@@ -71,6 +71,7 @@ from .protocol import (
     parse_config,
     readings,
 )
+from .statistics import DeviceStatistics
 
 if TYPE_CHECKING:
     from . import FlexscadaConfigEntry
@@ -153,11 +154,14 @@ class Q5Device:
         self._reauth_requested = False
         # The time our last clock sync set the device to, until its next upload arrives.
         self._clock_synced_to: int | None = None
+        # issue 13 hook (port onto the split runtime): every row's hourly statistics and energy.
+        self.statistics = DeviceStatistics(hass, self.uid)
 
     # -- set-up and persistence ------------------------------------------------------------
 
     async def async_load(self) -> None:
         """Restore what the device last told us, before any upload arrives."""
+        await self.statistics.async_load()  # issue 13 hook
         stored = await self._store.async_load()
         if stored is None:
             return
@@ -201,6 +205,7 @@ class Q5Device:
         if self._unavailable_timer is not None:
             self._unavailable_timer()
             self._unavailable_timer = None
+        self.statistics.async_stop()  # issue 13 hook
         self.hass.async_create_task(self._store.async_save(self._stored_data()))
 
     # -- entities ---------------------------------------------------------------------------
@@ -359,6 +364,7 @@ class Q5Device:
         self.config = config
         self.layout = layout
         self.specs = build_entity_specs(self.uid, config, layout)
+        self.statistics.async_set_sources(config, layout)  # issue 13 hook
 
     async def async_handle_config(self, body: bytes) -> UploadResponse:
         """Verify, validate and persist a config upload, then follow it with the entities."""
@@ -374,6 +380,7 @@ class Q5Device:
             self.problems.report("config", "Device %s: rejected config upload: %s", self.uid, err)
             return UploadResponse(HTTPStatus.BAD_REQUEST)
         self.config, self.layout = config, layout
+        self.statistics.async_set_sources(config, layout)  # issue 13 hook
         # Persist before acknowledging: the device only re-sends its config when asked.
         await self._store.async_save(self._stored_data())
         LOGGER.info("Device %s: stored config version %s", self.uid, config.version)
@@ -437,6 +444,8 @@ class Q5Device:
             LOGGER.debug("Device %s: ignoring an upload not newer than the last one", self.uid)
             return UploadResponse(HTTPStatus.OK, self._reply_body())
         self._apply_measurements(packet, rows)
+        # issue 13 hook: every row into the hourly aggregates, durable before the 200.
+        await self.statistics.async_add_rows(rows)
         self._async_update_device_registry()
         self._update_availability()
         self._async_notify_entities()

@@ -296,6 +296,9 @@ class DeviceStatistics(EnergySource):
             return
         async with self._lock:
             sources = self.sources
+            keys = [source.key for source in sources.means]
+            if not all(key in rows.layout for key in keys + [e.power_key for e in sources.energy]):
+                return  # rows of another config than the sources (cannot happen via the runtime)
             now = int(dt_util.utcnow().timestamp())
             energy_changed = await self.hass.async_add_executor_job(
                 self._aggregate, rows, sources, now
