@@ -86,6 +86,7 @@ class StoredStatistics(TypedDict):
     energy: dict[str, list[list[float]]]
     totals: dict[str, float]
     pending: list[int]
+    deferred: dict[str, list[int]]
     written: list[int]
     last_import: str | None
 
@@ -203,6 +204,10 @@ class DeviceStatistics(EnergySource):
         self._totals: dict[str, float] = {}
         self._pending: set[int] = set()
         self._written: set[int] = set()
+        # Hours whose import is being queued right now (persisted as pending).
+        self._in_flight: set[int] = set()
+        # Per sensor: ready hours it could not get yet (HA had not compiled it once).
+        self._deferred: dict[str, set[int]] = {}
         self.last_import: datetime | None = None
         # Guards the aggregates while executor jobs read or change them.
         self._lock = asyncio.Lock()
@@ -230,6 +235,7 @@ class DeviceStatistics(EnergySource):
         }
         self._totals = dict(stored["totals"])
         self._pending = set(stored["pending"])
+        self._deferred = {unique_id: set(hours) for unique_id, hours in stored["deferred"].items()}
         self._written = set(stored["written"])
         if stored["last_import"] is not None:
             self.last_import = dt_util.parse_datetime(stored["last_import"])
@@ -238,6 +244,10 @@ class DeviceStatistics(EnergySource):
     def async_set_sources(self, config: DeviceConfig | None, layout: Layout | None) -> None:
         """Follow the device config: which fields feed which statistics."""
         self.sources = statistic_sources(self.uid, config, layout)
+
+    @property
+    def _energy_ids(self) -> set[str]:
+        return {spec.unique_id for spec in self.sources.energy}
 
     @callback
     def async_start(self) -> None:
@@ -362,6 +372,8 @@ class DeviceStatistics(EnergySource):
             for hour in [hour for hour in per_hour_kwh if hour < oldest]:
                 del per_hour_kwh[hour]
         self._pending = {hour for hour in self._pending if hour >= oldest}
+        for unique_id, hours in self._deferred.items():
+            self._deferred[unique_id] = {hour for hour in hours if hour >= oldest}
         self._written = {hour for hour in self._written if hour >= oldest}
 
     def _stored_data(self) -> StoredStatistics:
@@ -376,7 +388,10 @@ class DeviceStatistics(EnergySource):
                 for unique_id, per_hour in self._energy.items()
             },
             "totals": dict(self._totals),
-            "pending": sorted(self._pending),
+            "pending": sorted(self._pending | self._in_flight),
+            "deferred": {
+                unique_id: sorted(hours) for unique_id, hours in self._deferred.items() if hours
+            },
             "written": sorted(self._written),
             "last_import": self.last_import.isoformat() if self.last_import else None,
         }
@@ -428,28 +443,42 @@ class DeviceStatistics(EnergySource):
         await instance.async_recorder_ready.wait()
         ready, next_due = self._ready_hours(dt_util.utcnow())
         self._schedule_timer(next_due)
-        if not ready:
+        if not ready and not any(self._deferred.values()):
             return
-        targets = await self._async_targets()
+        targets, eligible = await self._async_targets()
         async with self._lock:
             offsets = await self._async_energy_offsets(targets)
+            hours: dict[str, list[int]] = {}
+            for unique_id in eligible:
+                wanted = self._deferred.pop(unique_id, set()).union(ready)
+                if unique_id in targets and (
+                    unique_id in offsets or unique_id not in self._energy_ids
+                ):
+                    hours[unique_id] = sorted(wanted)
+                elif wanted:
+                    # Recorded, but HA has not compiled it yet (no unit, no zero point): later.
+                    self._deferred[unique_id] = wanted
             built = await self.hass.async_add_executor_job(
-                self._build_rows, targets, offsets, ready
+                self._build_rows, targets, offsets, hours
             )
+            # Until the imports are queued, a restart must find these hours still pending.
             self._pending.difference_update(ready)
-            self._written.update(ready)
-            self.last_import = dt_util.utcnow()
-            data = await self.hass.async_add_executor_job(self._stored_data)
+            self._in_flight.update(ready)
         for target in built:
             for start in range(0, len(target.rows), IMPORT_CHUNK_HOURS):
                 async_import_statistics(
                     self.hass, target.metadata, target.rows[start : start + IMPORT_CHUNK_HOURS]
                 )
                 await asyncio.sleep(0)  # one job at a time: the loop stays responsive
+        async with self._lock:
+            self._in_flight.clear()
+            self._written.update(ready)
+            self.last_import = dt_util.utcnow()
+            data = await self.hass.async_add_executor_job(self._stored_data)
+            await self._store.async_save(data)
         _LOGGER.debug(
             "Device %s: imported %d hours into %d statistics", self.uid, len(ready), len(built)
         )
-        self._store.async_delay_save(lambda: data, 1)
 
     def _schedule_timer(self, when: int | None) -> None:
         if self._timer is not None:
@@ -467,8 +496,8 @@ class DeviceStatistics(EnergySource):
             self.hass, due, dt_util.utc_from_timestamp(when)
         )
 
-    async def _async_targets(self) -> dict[str, _Target]:
-        """Return the statistics to write, by unique id: enabled, recorded, known to HA."""
+    async def _async_targets(self) -> tuple[dict[str, _Target], list[str]]:
+        """Return the statistics HA knows, by unique id, and every enabled recorded sensor."""
         registry = er.async_get(self.hass)
         instance = get_instance(self.hass)
         entity_filter = instance.entity_filter
@@ -488,7 +517,7 @@ class DeviceStatistics(EnergySource):
                 continue  # excluded from the recorder
             entity_ids[unique_id] = entity_id
         if not entity_ids:
-            return {}
+            return {}, []
         stored = await instance.async_add_executor_job(
             lambda: get_metadata(self.hass, statistic_ids=set(entity_ids.values()))
         )
@@ -511,7 +540,7 @@ class DeviceStatistics(EnergySource):
                 unit_of_measurement=meta["unit_of_measurement"],
             )
             targets[unique_id] = _Target(entity_id, metadata, convert, [])
-        return targets
+        return targets, list(entity_ids)
 
     async def _async_energy_offsets(self, targets: dict[str, _Target]) -> dict[str, float]:
         """Return `sum - state` of HA's newest 5-minute row per energy statistic.
@@ -547,16 +576,16 @@ class DeviceStatistics(EnergySource):
         return offsets
 
     def _build_rows(
-        self, targets: dict[str, _Target], offsets: dict[str, float], hours: list[int]
+        self, targets: dict[str, _Target], offsets: dict[str, float], hours: dict[str, list[int]]
     ) -> list[_Target]:
-        """Fill each target's statistics rows for `hours` (executor, under the lock)."""
+        """Fill each target's statistics rows for its hours (executor, under the lock)."""
         built: list[_Target] = []
         for source in self.sources.means:
             if (target := targets.get(source.unique_id)) is None:
                 continue
             per_hour = self._means.get(source.unique_id, {})
             convert = target.convert
-            for hour in hours:
+            for hour in hours.get(source.unique_id, ()):
                 if (aggregate := per_hour.get(hour)) is None:
                     continue
                 count, total, low, high = aggregate
@@ -576,7 +605,7 @@ class DeviceStatistics(EnergySource):
                 continue
             per_hour_kwh = self._energy.get(spec.unique_id, {})
             for hour, state in _counter_at_hour_ends(
-                per_hour_kwh, self._totals.get(spec.unique_id, 0.0), hours
+                per_hour_kwh, self._totals.get(spec.unique_id, 0.0), hours.get(spec.unique_id, ())
             ):
                 value = target.convert(state)
                 target.rows.append(
@@ -595,7 +624,10 @@ class DeviceStatistics(EnergySource):
     def diagnostics(self) -> dict[str, Any]:
         """Return the import bookkeeping for the diagnostics download."""
         return {
-            "hours_pending": len(self._pending),
+            "hours_pending": len(self._pending | self._in_flight),
+            "hours_deferred": {
+                unique_id: len(hours) for unique_id, hours in self._deferred.items() if hours
+            },
             "oldest_pending": _iso(min(self._pending)) if self._pending else None,
             "hours_written": len(self._written),
             "newest_written": _iso(max(self._written)) if self._written else None,
