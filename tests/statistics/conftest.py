@@ -11,4 +11,3 @@ def mock_recorder_before_hass(
     async_setup_recorder_instance: RecorderInstanceGenerator,
 ) -> None:
     """Make the hass fixture wait for the recorder (as Home Assistant core's recorder tests do)."""
-

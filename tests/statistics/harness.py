@@ -7,8 +7,9 @@ exactly as in a running Home Assistant.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from inspect import isawaitable
 import math
 from typing import Any
 
@@ -83,7 +84,9 @@ OTHER_ATTRS = {"state_class": "measurement", "unit_of_measurement": "°C"}
 def volts_at(ts: datetime) -> float:
     """Battery volts measured at `ts` (exact in float32)."""
     minutes = (ts - T0) / MINUTE
-    return float(np.float32(12.5 + math.sin(2 * math.pi * minutes / 97) + 0.3 * math.cos(minutes / 7)))
+    return float(
+        np.float32(12.5 + math.sin(2 * math.pi * minutes / 97) + 0.3 * math.cos(minutes / 7))
+    )
 
 
 def power_at(ts: datetime) -> float:
@@ -158,7 +161,9 @@ class Site:
         await self.statistics.async_add_rows(decoded(batch))
         newest = batch[-1][1]
         self.hass.states.async_set(VOLTS_ID, str(newest[VOLTS]), ENTITIES[f"{UID}_inputs_1_avg"][1])
-        self.hass.states.async_set(POWER_ID, str(newest[POWER]), ENTITIES[f"{UID}_relays_1_power"][1])
+        self.hass.states.async_set(
+            POWER_ID, str(newest[POWER]), ENTITIES[f"{UID}_relays_1_power"][1]
+        )
         for unique_id in (f"{UID}_relays_1_energy", f"{UID}_relays_1_returned_energy"):
             entity_id, attributes = ENTITIES[unique_id]
             total = self.statistics.energy_total(unique_id)
@@ -185,19 +190,17 @@ async def run_clock(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     until: datetime,
-    events: dict[datetime, Callable[[datetime], Awaitable[object] | None]] | None = None,
+    events: Mapping[datetime, Callable[[datetime], object]] | None = None,
 ) -> None:
     """Move the clock to `until`, stopping at every 5-minute compile (+10 s) and every event."""
     now = datetime.fromtimestamp(freezer.time_to_freeze.timestamp(), UTC)  # type: ignore[attr-defined]
-    stops: dict[datetime, Callable[[datetime], Awaitable[object] | None] | None] = {}
+    stops: dict[datetime, Callable[[datetime], object] | None] = {}
     boundary = now.replace(minute=now.minute - now.minute % 5, second=10, microsecond=0)
     while boundary <= until:
         if boundary > now:
             stops[boundary] = None
         boundary += timedelta(minutes=5)
-    for when, action in (events or {}).items():
-        if now < when <= until:
-            stops[when] = action
+    stops |= {when: action for when, action in (events or {}).items() if now < when <= until}
     for when in sorted(stops):
         freezer.move_to(when)
         async_fire_time_changed(hass, when)
@@ -205,7 +208,7 @@ async def run_clock(
             # What Recorder.async_periodic_statistics queues at this moment.
             period = when.replace(second=0) - timedelta(minutes=5)
             get_instance(hass).queue_task(StatisticsTask(period, True))
-        elif (result := action(when)) is not None:
+        elif isawaitable(result := action(when)):
             await result
         await settle(hass)
     freezer.move_to(until)
@@ -227,4 +230,6 @@ async def hourly(
         None,
         {"mean", "min", "max", "state", "sum", "change"},
     )
-    return {datetime.fromtimestamp(row["start"], UTC): dict(row) for row in rows.get(statistic_id, [])}
+    return {
+        datetime.fromtimestamp(row["start"], UTC): dict(row) for row in rows.get(statistic_id, [])
+    }
