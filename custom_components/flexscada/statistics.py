@@ -145,7 +145,10 @@ class HourlyColumns:
 def aggregate_hours(timestamps: npt.NDArray[np.int64], values: npt.NDArray[Any]) -> HourlyColumns:
     """Group rows (ascending timestamps) by UTC hour: count, sum, min, max per column."""
     hours = timestamps - timestamps % HOUR_SECONDS
-    starts = np.flatnonzero(np.r_[True, hours[1:] != hours[:-1]])
+    starts = np.flatnonzero(np.r_[len(hours) > 0, hours[1:] != hours[:-1]])
+    if not len(starts):  # reduceat needs at least one group
+        empty = np.empty((0, values.shape[1]))
+        return HourlyColumns(hours[:0], empty.astype(np.int64), empty, empty, empty)
     matrix = values.astype(np.float64)
     finite = np.isfinite(matrix)
     missing = np.where(finite, matrix, np.nan)
