@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import logging
 import time
 
-from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.core import Recorder
 from homeassistant.components.recorder.models import StatisticData, StatisticMetaData
 from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.components.recorder.tasks import StatisticsTask
