@@ -17,6 +17,7 @@ import pytest
 from custom_components.flexscada.statistics import DeviceStatistics
 
 from .harness import (
+    ENTITIES,
     HOUR,
     MINUTE,
     OTHER_ATTRS,
@@ -190,3 +191,32 @@ async def test_disabled_entity_gets_no_statistics(
     for hour, row in stats.items():
         rows = site.rows_in(POWER, hour)
         assert (row["min"], row["max"]) != (min(rows), max(rows))
+
+
+async def test_excluded_sensor_stored_unit_and_unsorted_rows(
+    site: Site, hass: HomeAssistant, freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Excluded sensors get nothing; values follow the unit HA stored; row order does not matter."""
+    monkeypatch.setattr(
+        get_instance(hass), "entity_filter", lambda entity_id: entity_id != POWER_ID
+    )
+    volts_attributes = {"state_class": "measurement", "unit_of_measurement": "mV"}
+    monkeypatch.setitem(ENTITIES, f"{UID}_inputs_1_avg", (VOLTS_ID, volts_attributes))
+    site.measure(T0, T0 + 3 * HOUR)
+
+    async def upload_reversed(now: datetime) -> None:
+        batch = [(ts, v) for ts, v in sorted(site.measured.items()) if now - HOUR <= ts < now]
+        await site.send(batch[::-1])
+
+    events = {T0 + h * HOUR + 2 * MINUTE: upload_reversed for h in (1, 2, 3)}
+    await run_clock(hass, freezer, T0 + 3 * HOUR + 6 * MINUTE, events)
+
+    volts = await hourly(hass, VOLTS_ID, T0, T0 + 3 * HOUR)
+    for hour in (T0 + HOUR, T0 + 2 * HOUR):  # complete hours (hour 00 lacks 00:00-00:01)
+        row = volts[hour]
+        rows = [1000 * value for value in site.rows_in(VOLTS, hour)]
+        assert row["mean"] == pytest.approx(sum(rows) / len(rows), rel=0.005)
+        assert (row["min"], row["max"]) == pytest.approx((min(rows), max(rows)))
+    for hour, row in (await hourly(hass, POWER_ID, T0, T0 + 3 * HOUR)).items():
+        rows = site.rows_in(POWER, hour)
+        assert (row["min"], row["max"]) != (min(rows), max(rows))  # HA's own, from the states
