@@ -313,9 +313,12 @@ class DeviceStatistics(EnergySource):
             if not all(key in rows.layout for key in keys + [e.power_key for e in sources.energy]):
                 return  # rows of another config than the sources (cannot happen via the runtime)
             now = int(dt_util.utcnow().timestamp())
-            energy_changed = await self.hass.async_add_executor_job(
+            energy_changed, touched = await self.hass.async_add_executor_job(
                 self._aggregate, rows, sources, now
             )
+            # The bookkeeping sets change only here on the loop: the executor only reads them.
+            self._pending |= touched
+            self._forget_hours_before(now - now % HOUR_SECONDS - int(WINDOW.total_seconds()))
             data = await self.hass.async_add_executor_job(self._stored_data)
             await self._store.async_save(data)
         if energy_changed:
@@ -323,8 +326,13 @@ class DeviceStatistics(EnergySource):
                 listener()
         self.async_schedule_import()
 
-    def _aggregate(self, rows: DecodedRows, sources: StatisticSources, now: int) -> bool:
-        """Merge rows into the hourly aggregates and counters (executor, under the lock)."""
+    def _aggregate(
+        self, rows: DecodedRows, sources: StatisticSources, now: int
+    ) -> tuple[bool, set[int]]:
+        """Merge rows into the hourly aggregates and counters (executor, under the lock).
+
+        Return whether a counter changed and the hours whose statistics changed.
+        """
         timestamps = rows.timestamps.astype(np.int64)
         order: npt.NDArray[np.intp] | slice = slice(None)
         if len(timestamps) > 1 and bool(np.any(np.diff(timestamps) < 0)):
@@ -362,18 +370,20 @@ class DeviceStatistics(EnergySource):
                 # Energy added to an hour raises the counter of every later hour too.
                 first = int(energy.hours[0])
                 touched.update(hour for hour in per_hour_kwh if hour >= max(first, oldest))
-        self._pending |= touched
-        self._prune(oldest)
-        return energy_changed
+        self._drop_aggregates_before(oldest)
+        return energy_changed, touched
 
-    def _prune(self, oldest: int) -> None:
-        """Forget hours that left the window."""
+    def _drop_aggregates_before(self, oldest: int) -> None:
+        """Forget aggregates of hours that left the window (executor, under the lock)."""
         for per_hour_means in self._means.values():
             for hour in [hour for hour in per_hour_means if hour < oldest]:
                 del per_hour_means[hour]
         for per_hour_kwh in self._energy.values():
             for hour in [hour for hour in per_hour_kwh if hour < oldest]:
                 del per_hour_kwh[hour]
+
+    def _forget_hours_before(self, oldest: int) -> None:
+        """Drop hours that left the window from the bookkeeping (on the loop)."""
         self._pending = {hour for hour in self._pending if hour >= oldest}
         for unique_id, hours in self._deferred.items():
             self._deferred[unique_id] = {hour for hour in hours if hour >= oldest}
