@@ -303,9 +303,17 @@ class DeviceStatistics(EnergySource):
 
     # -- rows in ----------------------------------------------------------------------------
 
-    async def async_add_rows(self, rows: DecodedRows) -> None:
-        """Aggregate new rows (in the executor) and persist; return once they are durable."""
+    async def async_add_rows(
+        self, rows: DecodedRows, new: npt.NDArray[np.bool_] | None = None
+    ) -> None:
+        """Aggregate rows (in the executor) and persist; return once they are durable.
+
+        `new` selects the rows not seen before (a retransmitted upload repeats rows); every
+        row counts when it is None. Rows must not be handed over twice: counts would double.
+        """
         if not len(rows) or not (self.sources.means or self.sources.energy):
+            return
+        if new is not None and not new.any():
             return
         async with self._lock:
             sources = self.sources
@@ -314,7 +322,7 @@ class DeviceStatistics(EnergySource):
                 return  # rows of another config than the sources (cannot happen via the runtime)
             now = int(dt_util.utcnow().timestamp())
             energy_changed, touched = await self.hass.async_add_executor_job(
-                self._aggregate, rows, sources, now
+                self._aggregate, rows, sources, now, new
             )
             # The bookkeeping sets change only here on the loop: the executor only reads them.
             self._pending |= touched
@@ -327,12 +335,18 @@ class DeviceStatistics(EnergySource):
         self.async_schedule_import()
 
     def _aggregate(
-        self, rows: DecodedRows, sources: StatisticSources, now: int
+        self,
+        rows: DecodedRows,
+        sources: StatisticSources,
+        now: int,
+        new: npt.NDArray[np.bool_] | None,
     ) -> tuple[bool, set[int]]:
         """Merge rows into the hourly aggregates and counters (executor, under the lock).
 
         Return whether a counter changed and the hours whose statistics changed.
         """
+        if new is not None:
+            rows = DecodedRows(rows.layout, rows.timestamps[new], rows.floats[new], rows.bits[new])
         timestamps = rows.timestamps.astype(np.int64)
         order: npt.NDArray[np.intp] | slice = slice(None)
         if len(timestamps) > 1 and bool(np.any(np.diff(timestamps) < 0)):

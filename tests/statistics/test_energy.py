@@ -193,3 +193,16 @@ async def test_energy_sensor_entity_without_recorder(
     await restored.async_load()
     assert restored.energy_total(spec.unique_id) == pytest.approx(0.61)
     assert not [r for r in caplog.records if r.name.startswith("custom_components.flexscada")]
+
+
+async def test_only_new_rows_count(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+    """With a mask of new rows, rows the pipeline has seen before add nothing."""
+    freezer.move_to(T0 + 2 * HOUR)
+    statistics = DeviceStatistics(hass, UID)
+    statistics.async_set_sources(CONFIG_DOC, LAYOUT)
+    rows = decoded([(T0 + k * MINUTE, {POWER: 600.0}) for k in range(1, 61)])
+    await statistics.async_add_rows(rows, np.arange(60) >= 30)
+    assert statistics.energy_total(f"{UID}_relays_1_energy") == pytest.approx(0.3)
+    await statistics.async_add_rows(rows, np.zeros(60, dtype=np.bool_))
+    assert statistics.energy_total(f"{UID}_relays_1_energy") == pytest.approx(0.3)
+    assert statistics.diagnostics()["hours_pending"] == 2
