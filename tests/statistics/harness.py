@@ -191,8 +191,13 @@ async def run_clock(
     freezer: FrozenDateTimeFactory,
     until: datetime,
     events: Mapping[datetime, Callable[[datetime], object]] | None = None,
+    *,
+    fire_events: bool = True,
 ) -> None:
-    """Move the clock to `until`, stopping at every 5-minute compile (+10 s) and every event."""
+    """Move the clock to `until`, stopping at every 5-minute compile (+10 s) and every event.
+
+    `fire_events=False` compiles like `compile_missing_statistics` after a restart: silently.
+    """
     now = datetime.fromtimestamp(freezer.time_to_freeze.timestamp(), UTC)  # type: ignore[attr-defined]
     stops: dict[datetime, Callable[[datetime], object] | None] = {}
     boundary = now.replace(minute=now.minute - now.minute % 5, second=10, microsecond=0)
@@ -207,7 +212,7 @@ async def run_clock(
         if (action := stops[when]) is None:
             # What Recorder.async_periodic_statistics queues at this moment.
             period = when.replace(second=0) - timedelta(minutes=5)
-            get_instance(hass).queue_task(StatisticsTask(period, True))
+            get_instance(hass).queue_task(StatisticsTask(period, fire_events))
         elif isawaitable(result := action(when)):
             await result
         await settle(hass)

@@ -224,3 +224,24 @@ async def test_excluded_sensor_stored_unit_and_unsorted_rows(
     # Only HA's own rows, from the one state a row of each upload wrote: flat, not the rows' range.
     power = await hourly(hass, POWER_ID, T0, T0 + 3 * HOUR)
     assert all(row["min"] == row["max"] for row in power.values())
+
+
+async def test_hour_is_written_after_the_margin_when_no_event_comes(
+    site: Site,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Compiles that fire no event (after a restart) still let the hour in, 5 minutes late."""
+    site.measure(T0, T0 + 3 * HOUR)
+    events = {T0 + h * HOUR + 2 * MINUTE: site.upload for h in (1, 2)}
+    events[T0 + 2 * HOUR + 40 * MINUTE] = site.upload
+    await run_clock(hass, freezer, T0 + 3 * HOUR + 4 * MINUTE, events, fire_events=False)
+    rows = site.rows_in(VOLTS, T0 + 2 * HOUR)[:40]  # sent at 02:02 and 02:40
+    stats = await hourly(hass, VOLTS_ID, T0, T0 + 3 * HOUR)
+    assert (stats[T0 + 2 * HOUR]["min"], stats[T0 + 2 * HOUR]["max"]) != (min(rows), max(rows))
+
+    await run_clock(hass, freezer, T0 + 3 * HOUR + 6 * MINUTE, fire_events=False)
+    stats = await hourly(hass, VOLTS_ID, T0, T0 + 3 * HOUR)
+    assert_hour_matches_rows(stats[T0 + 2 * HOUR], rows)
+    assert BLOCKED not in caplog.text
