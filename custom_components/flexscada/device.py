@@ -59,6 +59,7 @@ from .replies import (
     rejection,
     reply_body,
 )
+from .statistics import DeviceStatistics
 from .store import MeasuredValue, device_store, restore, to_stored
 
 type FlexscadaConfigEntry = ConfigEntry[Q5Device]
@@ -104,6 +105,7 @@ class Q5Device:
         )
         self._updated = Listeners()
         self._config_changed = Listeners()
+        self.statistics = DeviceStatistics(hass, self.uid)  # every row's hourly statistics
 
     # -- set-up, persistence and listeners ---------------------------------------------------
 
@@ -269,6 +271,8 @@ class Q5Device:
 
         # 5. apply, tell the listeners, persist.
         self._apply_measurements(packet, rows, verdict, received)
+        # Every new row into the hourly statistics and energy counters, saved before the 200.
+        await self.statistics.async_add_rows(rows, new=verdict.new, timestamps=verdict.timestamps)
         self.availability.async_update(self.last_upload)
         self._async_notify_updated()
         reply = self._reply_body(meta.epoch, received)  # may note a clock sync: saved with it
