@@ -1,45 +1,43 @@
-"""A Q5 measuring every minute, its entities, and a clock that runs Home Assistant's compile.
+"""A Q5 measuring every minute, uploading through the views, and a clock running HA's compile.
 
-The clock is frozen and moved from event to event; at every 5-minute boundary + 10 s the
-recorder compiles the period that just ended (the task its own timer queues then, events fired),
-exactly as in a running Home Assistant.
+The device is the real integration: a config entry, its config and measurement uploads posted
+to /Q5/cfg and /Q5/m, its real entities. The clock is frozen and moved from event to event; at
+every 5-minute boundary + 10 s the recorder compiles the period that just ended (the task its
+own timer queues then, events fired), exactly as in a running Home Assistant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from inspect import isawaitable
 import math
 from typing import Any
 
+from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.components.recorder.tasks import StatisticsTask
-from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
 import numpy as np
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.flexscada.const import DOMAIN
-from custom_components.flexscada.protocol import (
-    DecodedRows,
-    FieldKind,
-    Layout,
-    compile_layout,
-    parse_config,
-)
+from custom_components.flexscada.device import Q5Device
 from custom_components.flexscada.statistics import DeviceStatistics
+
+from ..common import entity_id_of, make_entry, measurement_packet, post_config, post_measurement
 
 T0 = datetime(2026, 5, 4, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 UID = 1535235511
+BLOCKED = "Blocked attempt to insert duplicated statistic rows"
 
 CONFIG: dict[str, Any] = {
     "version": 3,
@@ -49,36 +47,16 @@ CONFIG: dict[str, Any] = {
     "inputs": {"1": {"label": "Battery", "unit": "Volts", "type": 0, "logging": ["avg"]}},
     "relays": {"1": {"label": "Radio", "logging": ["power", "state"]}},
 }
-CONFIG_DOC = parse_config(CONFIG)
-LAYOUT: Layout = compile_layout(CONFIG_DOC)
 VOLTS = "inputs.1.avg"
 POWER = "relays.1.power"
-VOLTS_ID = "sensor.stats_battery"
-POWER_ID = "sensor.stats_radio_power"
-ENERGY_ID = "sensor.stats_radio_energy"
-RETURNED_ID = "sensor.stats_radio_returned_energy"
+VOLTS_UNIQUE_ID = f"{UID}_inputs_1_avg"
+POWER_UNIQUE_ID = f"{UID}_relays_1_power"
+ENERGY_UNIQUE_ID = f"{UID}_relays_1_energy"
+RETURNED_UNIQUE_ID = f"{UID}_relays_1_returned_energy"
 OTHER_ID = "sensor.other_temperature"
-
-ENTITIES: dict[str, tuple[str, dict[str, str]]] = {
-    # unique id: (entity id, attributes the real entity writes)
-    f"{UID}_inputs_1_avg": (
-        VOLTS_ID,
-        {"state_class": "measurement", "unit_of_measurement": "V", "device_class": "voltage"},
-    ),
-    f"{UID}_relays_1_power": (
-        POWER_ID,
-        {"state_class": "measurement", "unit_of_measurement": "W", "device_class": "power"},
-    ),
-    f"{UID}_relays_1_energy": (
-        ENERGY_ID,
-        {"state_class": "total_increasing", "unit_of_measurement": "kWh", "device_class": "energy"},
-    ),
-    f"{UID}_relays_1_returned_energy": (
-        RETURNED_ID,
-        {"state_class": "total_increasing", "unit_of_measurement": "kWh", "device_class": "energy"},
-    ),
-}
 OTHER_ATTRS = {"state_class": "measurement", "unit_of_measurement": "°C"}
+
+type Row = tuple[datetime, dict[str, float | bool]]
 
 
 def volts_at(ts: datetime) -> float:
@@ -95,57 +73,60 @@ def power_at(ts: datetime) -> float:
     return float(np.float32(400 + 700 * math.sin(2 * math.pi * minutes / 180)))
 
 
-def decoded(rows: list[tuple[datetime, dict[str, float]]]) -> DecodedRows:
-    """Return rows as the decoder hands them over."""
-    floats = [f for f in LAYOUT.fields if f.kind is FieldKind.FLOAT]
-    bits = [f for f in LAYOUT.fields if f.kind is FieldKind.BIT]
-    return DecodedRows(
-        LAYOUT,
-        np.array([int(ts.timestamp()) for ts, _ in rows], dtype=np.uint32),
-        np.array(
-            [[values.get(f.key, 0.0) for f in floats] for _, values in rows], dtype=np.float32
-        ).reshape(len(rows), len(floats)),
-        np.zeros((len(rows), len(bits)), dtype=np.bool_),
+def upload_body(batch: list[Row]) -> bytes:
+    """Return the measurement upload carrying these rows, sent when the newest was measured."""
+    return measurement_packet(
+        CONFIG,
+        [(int(ts.timestamp()), values) for ts, values in batch],
+        epoch=int(max(ts for ts, _ in batch).timestamp()),
     )
 
 
 class Site:
-    """The device's rows, its entities as the integration writes them, and its statistics."""
+    """The device's rows, the integration that receives them, and its statistics."""
 
-    def __init__(self, hass: HomeAssistant, *, returned_disabled: bool = True) -> None:
-        """Register the entities (the returned-energy one disabled, as by default)."""
+    def __init__(self, hass: HomeAssistant, entry: MockConfigEntry, client: TestClient) -> None:
+        """Wrap a set-up entry whose device sent its config."""
         self.hass = hass
-        self.measured: dict[datetime, dict[str, float]] = {}
+        self.entry = entry
+        self.client = client
+        self.measured: dict[datetime, dict[str, float | bool]] = {}
         self.sent_until: datetime | None = None
-        self.statistics = DeviceStatistics(hass, UID)
-        registry = er.async_get(hass)
-        for unique_id, (entity_id, _) in ENTITIES.items():
-            registry.async_get_or_create(
-                "sensor",
-                DOMAIN,
-                unique_id,
-                suggested_object_id=entity_id.split(".")[1],
-                disabled_by=er.RegistryEntryDisabler.INTEGRATION
-                if returned_disabled and entity_id == RETURNED_ID
-                else None,
-            )
-            assert registry.async_get_entity_id("sensor", DOMAIN, unique_id) == entity_id
+        self.volts_id = entity_id_of(hass, VOLTS_UNIQUE_ID)
+        self.power_id = entity_id_of(hass, POWER_UNIQUE_ID)
+        self.energy_id = entity_id_of(hass, ENERGY_UNIQUE_ID)
+        self.returned_id = entity_id_of(hass, RETURNED_UNIQUE_ID)
+        self.energy_unique_id = ENERGY_UNIQUE_ID
 
-    async def async_start(self) -> None:
-        """Load and start the statistics, as the runtime does at set-up."""
-        await self.statistics.async_load()
-        self.statistics.async_set_sources(CONFIG_DOC, LAYOUT)
-        self.statistics.async_start()
+    @classmethod
+    async def async_set_up(
+        cls, hass: HomeAssistant, client_factory: ClientSessionGenerator
+    ) -> Site:
+        """Add and set up the device's entry, and let the device send its config."""
+        entry = make_entry(UID)
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        client = await client_factory()  # http is set up with the integration
+        assert await post_config(client, CONFIG) == HTTPStatus.OK
+        await hass.async_block_till_done()
+        return cls(hass, entry, client)
+
+    @property
+    def statistics(self) -> DeviceStatistics:
+        """Return the statistics of the loaded device."""
+        device: Q5Device = self.entry.runtime_data
+        return device.statistics
 
     def measure(self, start: datetime, end: datetime) -> None:
         """Let the device measure every minute in [start, end)."""
         ts = start
         while ts < end:
-            self.measured[ts] = {VOLTS: volts_at(ts), POWER: power_at(ts)}
+            self.measured[ts] = {VOLTS: volts_at(ts), POWER: power_at(ts), "relays.1.state": True}
             ts += MINUTE
 
-    async def upload(self, now: datetime) -> list[tuple[datetime, dict[str, float]]]:
-        """Send the rows measured before `now` not sent yet; write the entities' states."""
+    async def upload(self, now: datetime) -> list[Row]:
+        """Send the rows measured before `now` not sent yet, through the view (200 expected)."""
         batch = sorted(
             (ts, values)
             for ts, values in self.measured.items()
@@ -156,27 +137,18 @@ class Site:
             await self.send(batch)
         return batch
 
-    async def send(self, batch: list[tuple[datetime, dict[str, float]]]) -> None:
-        """Hand rows to the statistics and write the live states, as the runtime does."""
-        await self.statistics.async_add_rows(decoded(batch))
-        newest = batch[-1][1]
-        self.hass.states.async_set(VOLTS_ID, str(newest[VOLTS]), ENTITIES[f"{UID}_inputs_1_avg"][1])
-        self.hass.states.async_set(
-            POWER_ID, str(newest[POWER]), ENTITIES[f"{UID}_relays_1_power"][1]
-        )
-        for unique_id in (f"{UID}_relays_1_energy", f"{UID}_relays_1_returned_energy"):
-            entity_id, attributes = ENTITIES[unique_id]
-            total = self.statistics.energy_total(unique_id)
-            self.hass.states.async_set(entity_id, str(total), attributes)
+    async def send(self, batch: list[Row]) -> None:
+        """POST rows in one measurement upload, as the device does; the answer must be 200."""
+        await self.post(upload_body(batch))
 
-    def offline(self) -> None:
-        """Mark the measurement entities unavailable (the device went silent)."""
-        for entity_id in (VOLTS_ID, POWER_ID):
-            self.hass.states.async_set(entity_id, STATE_UNAVAILABLE)
+    async def post(self, body: bytes) -> None:
+        """POST a measurement upload; the answer must be 200."""
+        status, _ = await post_measurement(self.client, body)
+        assert status == HTTPStatus.OK
 
     def rows_in(self, key: str, hour: datetime) -> list[float]:
         """Return what the device measured for `key` in one hour."""
-        return [v[key] for ts, v in self.measured.items() if hour <= ts < hour + HOUR]
+        return [float(v[key]) for ts, v in self.measured.items() if hour <= ts < hour + HOUR]
 
 
 async def settle(hass: HomeAssistant) -> None:
