@@ -13,7 +13,7 @@ from .discovery import async_forget_uploads, async_setup_discovery
 from .entity_set import async_setup_entity_set
 from .issues import async_clear_issues, async_update_shared_key_issues
 from .registry import async_follow_device_registry
-from .statistics import statistics_store
+from .statistics_hours import statistics_store
 from .store import device_store
 from .views import async_register_views
 

@@ -47,7 +47,8 @@ async def test_energy_lands_in_the_hour_it_was_used(
     site.measure(T0, T0 + 11 * HOUR)
     events = {T0 + h * HOUR + 2 * MINUTE: site.upload for h in (0, 1, 2, 7, 8, 9, 10)}
     await run_clock(hass, freezer, T0 + 10 * HOUR + 6 * MINUTE, events)
-    # Selectable in the Energy dashboard (while the device reports): a kWh sum statistic that passes HA's validation.
+    # Selectable in the Energy dashboard (while the device reports): a kWh sum statistic that
+    # passes HA's validation.
     metadata = await get_instance(hass).async_add_executor_job(
         lambda: get_metadata(hass, statistic_ids={site.energy_id})
     )
