@@ -34,6 +34,7 @@ from screenshots import (
 
 BATTERY = "sensor.example_repeater_site_battery_voltage_average"
 BACKLOG_ROWS = 1440
+DASHBOARD = "q5-statistics"
 CARD: dict[str, Any] = {
     "type": "statistics-graph",
     "title": "Battery voltage: hourly mean, min and max of every row (a day's backlog)",
@@ -109,15 +110,29 @@ async def take(state: DemoState, out: Path) -> None:
                     return len(spread) if len(spread) >= 20 else None
 
                 await wait_for("the backlog's hourly statistics", hours_written, 900, every=20)
+                # A dashboard of its own (the default overview is generated), one card in a panel.
+                await tools.evaluate(
+                    js_call_ws(
+                        {
+                            "type": "lovelace/dashboards/create",
+                            "url_path": DASHBOARD,
+                            "title": "Q5 statistics",
+                            "mode": "storage",
+                        }
+                    )
+                )
+                view = {"title": "Q5", "panel": True, "cards": [CARD]}
                 await tools.evaluate(
                     js_call_ws(
                         {
                             "type": "lovelace/config/save",
-                            "config": {"views": [{"title": "Q5", "cards": [CARD]}]},
+                            "url_path": DASHBOARD,
+                            "config": {"views": [view]},
                         }
                     )
                 )
-                await tools.goto(f"{state.url}/lovelace/0")
+                await tools.viewport(WIDTH, 700)
+                await tools.goto(f"{state.url}/{DASHBOARD}/0")
                 await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
                 await asyncio.sleep(8)
                 await tools.screenshot(out)
