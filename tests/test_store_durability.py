@@ -23,6 +23,8 @@ from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+from homeassistant.util.file import WriteError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -403,3 +405,36 @@ async def test_older_config_the_device_reports_is_taken(
     assert device.config.version == old["version"]
     assert (await reporting_q5.upload(epoch=DEVICE_EPOCH + 60))[0] == HTTPStatus.OK
     assert device.config_replays.ignored == 0
+
+
+def failing_statistics(original: Writer) -> Writer:
+    """Return a writer that fails for the statistics store only (the device store works)."""
+
+    async def write(store: Store[Any], data: dict[str, Any]) -> None:
+        if store.key.endswith(".statistics"):
+            raise WriteError(OSError(28, "No space left on device"))
+        await original(store, data)
+
+    return write
+
+
+async def test_statistics_not_saved_is_answered_503_until_saved(
+    hass: HomeAssistant,
+    configured_q5: Q5Uploads,
+    setup_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Rows whose hourly aggregates cannot be saved get 503; the re-sent rows get 200 once both
+    stores hold them, counted once."""
+    now = int(dt_util.utcnow().timestamp())  # statistics keep the last 30 days
+    with writer(failing_statistics):
+        assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.SERVICE_UNAVAILABLE
+        # The re-sent rows are duplicates now, but not yet durable: still 503.
+        assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.SERVICE_UNAVAILABLE
+    assert f"{DOMAIN}.{UID}.statistics" not in hass_storage
+    assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.OK
+    means = hass_storage[f"{DOMAIN}.{UID}.statistics"]["data"]["means"]
+    battery = means[f"{UID}_inputs_1_avg"]
+    assert [count for _hour, count, *_ in battery] == [1]  # the row, once
+    assert stored(hass_storage)["rows_total"] == 1  # counted once
+    assert setup_entry.runtime_data.rows_total == 1

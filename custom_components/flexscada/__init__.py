@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
@@ -45,12 +45,29 @@ async def async_setup_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) ->
     async_forget_uploads(hass, device.uid)
     async_update_shared_key_issues(hass)
     await device.async_load()
+    await device.statistics.async_load()
     entry.runtime_data = device
     async_follow_device_registry(hass, entry)
+    entry.async_on_unload(_async_statistics_follow_config(device))
     async_setup_entity_set(hass, entry)
     entry.async_on_unload(device.async_shutdown)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Import the hours Home Assistant has compiled, once the entities exist.
+    device.statistics.async_start()
+    entry.async_on_unload(device.statistics.async_stop)
     return True
+
+
+@callback
+def _async_statistics_follow_config(device: Q5Device) -> CALLBACK_TYPE:
+    """Let the statistics know which fields feed which sensors, now and after a new config."""
+
+    @callback
+    def config_changed() -> None:
+        device.statistics.async_set_sources(device.config, device.layout)
+
+    config_changed()
+    return device.async_add_config_listener(config_changed)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: FlexscadaConfigEntry) -> bool:

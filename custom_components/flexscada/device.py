@@ -64,6 +64,7 @@ from .replies import (
     rejection,
     reply_body,
 )
+from .statistics import DeviceStatistics
 from .store import (
     DeviceStore,
     MeasuredValue,
@@ -112,12 +113,15 @@ class Q5Device:
         # Uploads of this device are processed one at a time, in arrival order: a backlog still
         # decoding must not land after a newer upload, nor a measurement after a new config.
         self._upload_lock = asyncio.Lock()
+        # Rows taken in memory (seen, counted) whose save failed: the device re-sends them.
+        self._rows_unsaved = False
         self.keys = KeyHealth(hass, entry, self.uid, self.problems)
         self.availability = Availability(
             hass, self.uid, lambda: self.availability_window, self._async_notify_updated
         )
         self._updated = Listeners()
         self._config_changed = Listeners()
+        self.statistics = DeviceStatistics(hass, self.uid)  # every row's hourly statistics
 
     # -- set-up, persistence and listeners ---------------------------------------------------
 
@@ -323,7 +327,12 @@ class Q5Device:
             # device's availability.
             if commands_done:
                 self._async_notify_updated()
-            await self._store.async_save_soon(lambda: to_stored(self))
+            if self._rows_unsaved:  # the rows of an upload answered 503: saved before this 200
+                await self.statistics.async_save_or_raise()
+                await self._store.async_save_now(lambda: to_stored(self))
+                self._rows_unsaved = False
+            else:
+                await self._store.async_save_soon(lambda: to_stored(self))
             return UploadResponse(
                 HTTPStatus.OK, self._reply_body(meta.epoch, received, new_rows=False)
             )
@@ -333,7 +342,11 @@ class Q5Device:
         async_judge_config_rejection(self, meta.cfg_version)  # a push it ignored: saved below
 
         # 5. apply, tell the listeners, persist.
+        self._rows_unsaved = True  # until both stores hold them; a re-send is a duplicate
         self._apply_measurements(packet, rows, verdict, received)
+        # Every new row into the hourly statistics and energy counters, saved before the 200.
+        await self.statistics.async_add_rows(rows, new=verdict.new, timestamps=verdict.timestamps)
+        self._store.raise_if_closed()
         self.availability.async_update(self.last_upload)
         self._async_notify_updated()
         reply = self._reply_body(meta.epoch, received, new_rows=True)  # may note a clock sync
@@ -341,6 +354,7 @@ class Q5Device:
         # changed (rows_total, the newest readings) must survive a crash right after it. The
         # write runs in the executor; the loop only serializes a few KB of JSON.
         await self._store.async_save_now(lambda: to_stored(self))
+        self._rows_unsaved = False
         # 6. reply: commands to run, a clock sync.
         return UploadResponse(HTTPStatus.OK, reply)
 

@@ -105,4 +105,6 @@ def _device_diagnostics(device: Q5Device) -> dict[str, Any]:
             "available": device.available,
             "window_seconds": device.availability_window.total_seconds(),
         },
+        # Hourly statistics of every row: hours pending, written, the last import.
+        "statistics": device.statistics.diagnostics(),
     }

@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-from homeassistant.const import Platform
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity import Entity
@@ -58,8 +57,9 @@ class EntitySet:
         self.device: Q5Device = entry.runtime_data
         self.specs: dict[str, Q5ChannelEntityDescription] = self._build_specs()
         self._live: dict[str, SpecFollower] = {}
+        # One adder per description class (a platform may have several: metrics, energy).
         self._platform_adders: dict[
-            Platform, Callable[[list[Q5ChannelEntityDescription]], None]
+            type[Q5ChannelEntityDescription], Callable[[list[Q5ChannelEntityDescription]], None]
         ] = {}
 
     def _build_specs(self) -> dict[str, Q5ChannelEntityDescription]:
@@ -90,9 +90,8 @@ class EntitySet:
                 f"{DOMAIN} add entities",
             )
 
-        platform = description_type.platform
-        self._platform_adders[platform] = add_entities
-        add_entities([spec for spec in self.specs.values() if spec.platform is platform])
+        self._platform_adders[description_type] = add_entities
+        add_entities(list(self.specs.values()))
 
     @callback
     def async_follow(self, unique_id: str, entity: SpecFollower) -> CALLBACK_TYPE:
@@ -122,11 +121,11 @@ class EntitySet:
         old_specs = self.specs
         self.specs = self._build_specs()
         self.async_remove_stale_entities()
-        for platform, add_entities in self._platform_adders.items():
+        for description_type, add_entities in self._platform_adders.items():
             if new := [
                 spec
                 for spec in self.specs.values()
-                if spec.platform is platform and spec.unique_id not in old_specs
+                if isinstance(spec, description_type) and spec.unique_id not in old_specs
             ]:
                 add_entities(new)
         for unique_id, entity in list(self._live.items()):

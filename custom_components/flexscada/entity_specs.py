@@ -17,11 +17,16 @@ from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
 from homeassistant.components.button import ButtonEntityDescription
 from homeassistant.components.number import NumberEntityDescription
 from homeassistant.components.select import SelectEntityDescription
-from homeassistant.components.sensor import SensorEntityDescription, SensorStateClass
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntityDescription,
+    SensorStateClass,
+)
 from homeassistant.components.switch import SwitchEntityDescription
-from homeassistant.const import EntityCategory, Platform
+from homeassistant.const import EntityCategory, Platform, UnitOfEnergy
 from homeassistant.helpers.entity import EntityDescription
 
+from .energy import EnergySensorSpec, energy_sensor_specs
 from .metrics import channel_name, contact_device_class, float_measure, metric_translation_key
 from .protocol import (
     Channel,
@@ -61,6 +66,14 @@ class Q5MetricSensorEntityDescription(Q5MetricEntityDescription, SensorEntityDes
     """Describes a float32 metric."""
 
     platform = Platform.SENSOR
+
+
+@dataclass(frozen=True, kw_only=True)
+class Q5EnergySensorEntityDescription(Q5ChannelEntityDescription, SensorEntityDescription):
+    """Describes a kWh counter integrated from a power metric's rows (energy.py)."""
+
+    platform = Platform.SENSOR
+    energy: EnergySensorSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +158,9 @@ def build_entity_specs(
         specs.append(_relay_power_up(uid, channel))
         if RELAY_TRIP_METRICS & set(channel.metrics):
             specs.append(_relay_button(uid, channel, command_channel, "reset", ResetRelay))
+    specs.extend(
+        _energy_sensor(energy, channels) for energy in energy_sensor_specs(uid, config, layout)
+    )
     return {spec.unique_id: spec for spec in specs}
 
 
@@ -229,4 +245,24 @@ def _relay_power_up(uid: int, channel: Channel) -> Q5RelayPowerUpSelectEntityDes
         translation_placeholders={"channel": channel_name(channel)},
         entity_category=EntityCategory.CONFIG,
         options=list(RELAY_POWER_UP_OPTIONS.values()),
+    )
+
+
+def _energy_sensor(
+    energy: EnergySensorSpec, channels: dict[tuple[str, str], Channel]
+) -> Q5EnergySensorEntityDescription:
+    """Return the description of an energy (or returned energy) counter."""
+    return Q5EnergySensorEntityDescription(
+        key=f"{energy.power_key}.{energy.translation_key}",
+        unique_id=energy.unique_id,
+        channel=channels[energy.channel],
+        energy=energy,
+        translation_key=energy.translation_key,
+        translation_placeholders={"channel": energy.channel_label},
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        # Export is rare on the sites a Q5 watches: the counter stays out of the way until wanted.
+        entity_registry_enabled_default=not energy.returned,
     )

@@ -1,4 +1,4 @@
-"""Sensors: every float32 metric of a Q5, and diagnostics about its uploads."""
+"""Sensors: every float32 metric of a Q5, energy from its power rows, and diagnostics."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .device import FlexscadaConfigEntry, Q5Device
-from .entity import Q5DiagnosticEntity, Q5MetricEntity
+from .entity import Q5ChannelEntity, Q5DiagnosticEntity, Q5MetricEntity
 from .entity_set import async_add_platform_entities
-from .entity_specs import Q5MetricSensorEntityDescription
+from .entity_specs import Q5EnergySensorEntityDescription, Q5MetricSensorEntityDescription
 
 # Entities only read the device runtime; nothing here does I/O.
 PARALLEL_UPDATES = 0
@@ -88,6 +88,9 @@ async def async_setup_entry(
     async_add_platform_entities(
         hass, entry, Q5MetricSensorEntityDescription, async_add_entities, Q5MetricSensor
     )
+    async_add_platform_entities(
+        hass, entry, Q5EnergySensorEntityDescription, async_add_entities, Q5EnergySensor
+    )
 
 
 class Q5MetricSensor(Q5MetricEntity, SensorEntity):
@@ -101,6 +104,23 @@ class Q5MetricSensor(Q5MetricEntity, SensorEntity):
         """Return the newest value."""
         value = self.measured_value
         return None if value is None else float(value)
+
+
+class Q5EnergySensor(Q5ChannelEntity, SensorEntity):
+    """A never-decreasing kWh counter integrated from a power metric's rows (statistics.py)."""
+
+    entity_description: Q5EnergySensorEntityDescription
+
+    @override
+    def _written_from(self) -> object:
+        """Return availability and the counter."""
+        return (self.available, self.native_value)
+
+    @property
+    @override
+    def native_value(self) -> float | None:
+        """Return the counter in kWh, None before any power row was integrated."""
+        return self.device.statistics.energy_total(self.entity_description.unique_id)
 
 
 class Q5DiagnosticSensor(Q5DiagnosticEntity, SensorEntity):

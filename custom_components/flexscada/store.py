@@ -12,7 +12,7 @@ and the device starts empty: its next upload is answered 409 and it sends its co
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import asdict
 from datetime import datetime
@@ -47,8 +47,16 @@ type MeasuredValue = float | bool
 
 
 def store_keys(uid: int) -> list[str]:
-    """Return the key of every store a device leaves (`.storage/<key>`): removal deletes them."""
-    return [f"{DOMAIN}.{uid}"]
+    """Return the key of every store a device leaves (`.storage/<key>`): removal deletes them.
+
+    The device's own store, and its statistics (hourly aggregates and energy counters).
+    """
+    return [f"{DOMAIN}.{uid}", statistics_store_key(uid)]
+
+
+def statistics_store_key(uid: int) -> str:
+    """Return the key of a device's statistics store (`.storage/flexscada.<uid>.statistics`)."""
+    return f"{DOMAIN}.{uid}.statistics"
 
 
 class StoreWriteError(Exception):
@@ -63,47 +71,22 @@ class DamagedStoreError(Exception):
     """The stored data cannot be used: a missing key, a wrong type, an unknown version."""
 
 
-class DeviceStore(Store["StoredDevice"]):
-    """The store of one device (`.storage/flexscada.<uid>`); its failed writes are seen."""
+class CheckedStore[T: Mapping[str, Any]](Store[T]):
+    """A store of one device whose failed writes are seen (HA's Store logs and forgets them)."""
 
-    def __init__(self, hass: HomeAssistant, uid: int) -> None:
-        """Initialize the store of device `uid`."""
-        super().__init__(hass, STORAGE_VERSION, store_keys(uid)[0])
+    def __init__(self, hass: HomeAssistant, version: int, key: str, uid: int) -> None:
+        """Initialize the store `key` of device `uid`."""
+        super().__init__(hass, version, key)
         self.uid = uid
         #: Why the last write failed; None once a write reached the disk.
         self.write_error: Exception | None = None
-        #: Set when the entry unloads, before its last write: no save of this runtime follows.
-        self.closed = False
         self._problems = ThrottledLogger()
 
-    def raise_if_closed(self) -> None:
-        """Raise StoreClosedError once the entry unloads."""
-        if self.closed:
-            raise StoreClosedError
-
-    async def async_save_now(self, data: Callable[[], StoredDevice]) -> None:
-        """Save now, for a 200: raise StoreClosedError if closed (before or after the write)."""
-        self.raise_if_closed()
-        await self.async_save_or_raise(data())
-        self.raise_if_closed()
-
-    async def async_save_or_raise(self, data: StoredDevice) -> None:
+    async def async_save_or_raise(self, data: T) -> None:
         """Save now; raise StoreWriteError if it did not reach the disk."""
         await self.async_save(data)
         if self.write_error is not None:
             raise StoreWriteError(str(self.write_error)) from self.write_error
-
-    async def async_save_soon(self, data: Callable[[], StoredDevice]) -> None:
-        """Save later; but now (for a 200) while the last write failed: what it held waits."""
-        if self.write_error is None:
-            self.async_save_later(data)
-        else:
-            await self.async_save_now(data)
-
-    def async_save_later(self, data: Callable[[], StoredDevice]) -> None:
-        """Save soon (bookkeeping that needs no 200); nothing once closed."""
-        if not self.closed:
-            self.async_delay_save(data, STORE_SAVE_DELAY)
 
     async def _async_write_data(self, data: dict[Any, Any]) -> None:
         """Write, and remember whether it worked (Home Assistant logs and forgets a failure)."""
@@ -119,6 +102,39 @@ class DeviceStore(Store["StoredDevice"]):
             )
         else:
             self.write_error = None
+
+
+class DeviceStore(CheckedStore["StoredDevice"]):
+    """The store of one device (`.storage/flexscada.<uid>`), closed when its entry unloads."""
+
+    def __init__(self, hass: HomeAssistant, uid: int) -> None:
+        """Initialize the store of device `uid`."""
+        super().__init__(hass, STORAGE_VERSION, store_keys(uid)[0], uid)
+        #: Set when the entry unloads, before its last write: no save of this runtime follows.
+        self.closed = False
+
+    def raise_if_closed(self) -> None:
+        """Raise StoreClosedError once the entry unloads."""
+        if self.closed:
+            raise StoreClosedError
+
+    async def async_save_now(self, data: Callable[[], StoredDevice]) -> None:
+        """Save now, for a 200: raise StoreClosedError if closed (before or after the write)."""
+        self.raise_if_closed()
+        await self.async_save_or_raise(data())
+        self.raise_if_closed()
+
+    async def async_save_soon(self, data: Callable[[], StoredDevice]) -> None:
+        """Save later; but now (for a 200) while the last write failed: what it held waits."""
+        if self.write_error is None:
+            self.async_save_later(data)
+        else:
+            await self.async_save_now(data)
+
+    def async_save_later(self, data: Callable[[], StoredDevice]) -> None:
+        """Save soon (bookkeeping that needs no 200); nothing once closed."""
+        if not self.closed:
+            self.async_delay_save(data, STORE_SAVE_DELAY)
 
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]

@@ -1,0 +1,263 @@
+"""What the rows of each UTC hour add up to: per-hour aggregates and energy, persisted.
+
+Per measurement sensor and UTC hour: the count, sum, min and max of every row the device
+measured; per energy counter: the kWh of each hour and the counter itself. Kept for a window of
+30 days in `.storage/flexscada.<uid>.statistics`, so rows that arrive late for an hour are
+merged with the ones it already had. Free of the recorder: statistics.py writes these hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypedDict
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+import numpy as np
+import numpy.typing as npt
+
+from .energy import (
+    HOUR_SECONDS,
+    EnergySensorSpec,
+    energy_sensor_specs,
+    integrate_power,
+    measurement_interval,
+)
+from .entity_specs import metric_platform, metric_unique_id
+from .metrics import float_measure
+from .protocol import DecodedRows, DeviceConfig, FieldKind, Layout
+from .store import CheckedStore, statistics_store_key
+
+STORAGE_VERSION = 1
+#: How long per-hour aggregates are kept: rows for older hours are no longer merged.
+WINDOW = timedelta(days=30)
+
+type HourAggregate = list[float]  # [count, sum, min, max]
+
+
+def statistics_store(hass: HomeAssistant, uid: int) -> CheckedStore[StoredStatistics]:
+    """Return the statistics store of one device (`.storage/flexscada.<uid>.statistics`)."""
+    return CheckedStore(hass, STORAGE_VERSION, statistics_store_key(uid), uid)
+
+
+class StoredAggregates(TypedDict):
+    """The per-hour aggregates and counters as persisted."""
+
+    # unique id -> [[hour, count, sum, min, max], ...]
+    means: dict[str, list[list[float]]]
+    # unique id -> [[hour, kWh], ...]
+    energy: dict[str, list[list[float]]]
+    totals: dict[str, float]
+
+
+class StoredStatistics(StoredAggregates):
+    """What is persisted: the aggregates, and the import bookkeeping (statistics.py)."""
+
+    pending: list[int]
+    deferred: dict[str, list[int]]
+    written: list[int]
+    last_import: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeanSource:
+    """A measurement sensor whose hourly mean/min/max come from the rows of one field."""
+
+    unique_id: str
+    key: str
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatisticSources:
+    """What the rows of the current device config feed."""
+
+    means: tuple[MeanSource, ...]
+    energy: tuple[EnergySensorSpec, ...]
+    interval: int
+
+
+def statistic_sources(
+    uid: int, config: DeviceConfig | None, layout: Layout | None
+) -> StatisticSources:
+    """Return the sensors whose statistics the rows feed: every float metric sensor, energy."""
+    if config is None or layout is None:
+        return StatisticSources((), (), measurement_interval(config))
+    channels = {(channel.section, channel.key): channel for channel in config.channels}
+    means = tuple(
+        MeanSource(
+            metric_unique_id(uid, field),
+            field.key,
+            float_measure(field, channels[field.section, field.channel_key]).unit,
+        )
+        for field in layout.fields
+        # Exactly the metrics shown as measurement sensors (mfeed floats are numbers).
+        if field.kind is FieldKind.FLOAT and metric_platform(field) is Platform.SENSOR
+    )
+    return StatisticSources(
+        means, tuple(energy_sensor_specs(uid, config, layout)), measurement_interval(config)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyColumns:
+    """Per-hour aggregates of one upload, one column per field (NaN/inf rows left out)."""
+
+    hours: npt.NDArray[np.int64]
+    count: npt.NDArray[np.int64]  # (hours, fields)
+    sum: npt.NDArray[np.float64]
+    min: npt.NDArray[np.float64]
+    max: npt.NDArray[np.float64]
+
+
+def aggregate_hours(timestamps: npt.NDArray[np.int64], values: npt.NDArray[Any]) -> HourlyColumns:
+    """Group rows (ascending timestamps) by UTC hour: count, sum, min, max per column."""
+    hours = timestamps - timestamps % HOUR_SECONDS
+    starts = np.flatnonzero(np.r_[len(hours) > 0, hours[1:] != hours[:-1]])
+    if not len(starts):  # reduceat needs at least one group
+        empty = np.empty((0, values.shape[1]))
+        return HourlyColumns(hours[:0], empty.astype(np.int64), empty, empty, empty)
+    matrix = values.astype(np.float64)
+    finite = np.isfinite(matrix)
+    missing = np.where(finite, matrix, np.nan)
+    with np.errstate(invalid="ignore"):  # all-NaN hours of a column: count 0, never read
+        return HourlyColumns(
+            hours=hours[starts],
+            count=np.add.reduceat(finite.astype(np.int64), starts, axis=0),
+            sum=np.add.reduceat(np.where(finite, matrix, 0.0), starts, axis=0),
+            min=np.fmin.reduceat(missing, starts, axis=0),
+            max=np.fmax.reduceat(missing, starts, axis=0),
+        )
+
+
+def _merge(
+    aggregate: HourAggregate | None, count: int, total: float, low: float, high: float
+) -> HourAggregate:
+    if aggregate is None:
+        return [count, total, low, high]
+    return [
+        aggregate[0] + count,
+        aggregate[1] + total,
+        min(aggregate[2], low),
+        max(aggregate[3], high),
+    ]
+
+
+class HourlyAggregates:
+    """The per-hour aggregates and energy counters of one device (no bookkeeping of imports)."""
+
+    def __init__(self) -> None:
+        """Initialize, empty."""
+        # unique id -> hour (unix start) -> [count, sum, min, max]
+        self.means: dict[str, dict[int, HourAggregate]] = {}
+        # unique id -> hour -> kWh used in it; unique id -> counter (kWh)
+        self.energy: dict[str, dict[int, float]] = {}
+        self.totals: dict[str, float] = {}
+
+    def restore(self, stored: StoredStatistics) -> None:
+        """Take what was persisted."""
+        self.means = {
+            unique_id: {int(row[0]): row[1:] for row in rows}
+            for unique_id, rows in stored["means"].items()
+        }
+        self.energy = {
+            unique_id: {int(hour): kwh for hour, kwh in rows}
+            for unique_id, rows in stored["energy"].items()
+        }
+        self.totals = dict(stored["totals"])
+
+    def as_stored(self) -> StoredAggregates:
+        """Return the `means`, `energy` and `totals` parts of the store (a snapshot)."""
+        return {
+            "means": {
+                unique_id: [[hour, *aggregate] for hour, aggregate in sorted(per_hour.items())]
+                for unique_id, per_hour in self.means.items()
+            },
+            "energy": {
+                unique_id: [[hour, kwh] for hour, kwh in sorted(per_hour.items())]
+                for unique_id, per_hour in self.energy.items()
+            },
+            "totals": dict(self.totals),
+        }
+
+    def add(
+        self,
+        rows: DecodedRows,
+        sources: StatisticSources,
+        now: int,
+        new: npt.NDArray[np.bool_] | None,
+    ) -> set[int]:
+        """Merge rows into the hourly aggregates and counters (in the executor).
+
+        Return the hours whose statistics changed.
+        """
+        if new is not None:
+            rows = DecodedRows(rows.layout, rows.timestamps[new], rows.floats[new], rows.bits[new])
+        timestamps = rows.timestamps.astype(np.int64)
+        order: npt.NDArray[np.intp] | slice = slice(None)
+        if len(timestamps) > 1 and bool(np.any(np.diff(timestamps) < 0)):
+            order = np.argsort(timestamps, kind="stable")
+        timestamps = timestamps[order]
+        oldest = now - now % HOUR_SECONDS - int(WINDOW.total_seconds())
+        keep = timestamps >= oldest
+        touched: set[int] = set()
+        if sources.means:
+            columns = np.column_stack([rows.column(source.key) for source in sources.means])[order]
+            hourly = aggregate_hours(timestamps[keep], columns[keep])
+            hours = hourly.hours.tolist()
+            touched.update(hours)
+            counts, sums = hourly.count.T.tolist(), hourly.sum.T.tolist()
+            lows, highs = hourly.min.T.tolist(), hourly.max.T.tolist()
+            for index, source in enumerate(sources.means):
+                per_hour = self.means.setdefault(source.unique_id, {})
+                for hour, count, total, low, high in zip(
+                    hours, counts[index], sums[index], lows[index], highs[index], strict=True
+                ):
+                    if count:
+                        per_hour[hour] = _merge(per_hour.get(hour), count, total, low, high)
+        for spec in sources.energy:
+            power = rows.column(spec.power_key)[order]
+            energy = integrate_power(timestamps, power, sources.interval, spec.kwh_per_unit_second)
+            kwh = energy.returned if spec.returned else energy.used
+            self.totals[spec.unique_id] = self.totals.get(spec.unique_id, 0.0) + float(kwh.sum())
+            per_hour_kwh = self.energy.setdefault(spec.unique_id, {})
+            for hour, value in zip(energy.hours.tolist(), kwh.tolist(), strict=True):
+                if hour >= oldest:
+                    per_hour_kwh[hour] = per_hour_kwh.get(hour, 0.0) + value
+            if len(energy.hours):
+                # Energy added to an hour raises the counter of every later hour too.
+                first = int(energy.hours[0])
+                touched.update(hour for hour in per_hour_kwh if hour >= max(first, oldest))
+        self.drop_before(oldest)
+        return touched
+
+    def drop_before(self, oldest: int) -> None:
+        """Forget aggregates of hours that left the window."""
+        for per_hour_means in self.means.values():
+            for hour in [hour for hour in per_hour_means if hour < oldest]:
+                del per_hour_means[hour]
+        for per_hour_kwh in self.energy.values():
+            for hour in [hour for hour in per_hour_kwh if hour < oldest]:
+                del per_hour_kwh[hour]
+
+
+def counter_at_hour_ends(
+    per_hour_kwh: dict[int, float], total: float, hours: Iterable[int]
+) -> list[tuple[int, float]]:
+    """Return the counter at the end of each of `hours` that has energy rows.
+
+    The counter now is `total`; at the end of hour H it was `total` minus the energy of every
+    later hour. Late rows for an old hour raise the total and that hour alike, so every earlier
+    hour keeps its value and every later one moves up with the counter.
+    """
+    wanted = set(hours)
+    result: list[tuple[int, float]] = []
+    later = 0.0
+    for hour in sorted(per_hour_kwh, reverse=True):
+        if hour in wanted:
+            result.append((hour, max(total - later, 0.0)))
+        later += per_hour_kwh[hour]
+    result.reverse()
+    return result

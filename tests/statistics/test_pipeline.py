@@ -1,0 +1,140 @@
+"""The statistics wired into the upload pipeline: which rows count, and life without a recorder."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+import logging
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.flexscada.device import Q5Device
+
+from ..common import entity_id_of, post_config
+from .harness import (
+    CONFIG,
+    ENERGY_UNIQUE_ID,
+    POWER,
+    RETURNED_UNIQUE_ID,
+    UID,
+    Site,
+    upload_body,
+)
+
+KWH_PER_600_WATT_MINUTE = 600 * 60 / 3_600_000
+
+
+def power_rows(start: int, count: int, watts: float = 600.0) -> list[Any]:
+    """Return `count` rows a minute apart from `start` (unix), drawing `watts`."""
+    return [
+        (dt_util.utc_from_timestamp(start + 60 * k), {POWER: watts, "relays.1.state": True})
+        for k in range(count)
+    ]
+
+
+@pytest.fixture
+async def plain_site(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> Site:
+    """The device on a Home Assistant without the recorder, at the real time."""
+    caplog.set_level(logging.INFO)
+    return await Site.async_set_up(hass, hass_client_no_auth)
+
+
+def now_minute() -> int:
+    """Return the current time rounded down to the minute."""
+    now = int(dt_util.utcnow().timestamp())
+    return now - now % 60
+
+
+async def test_without_recorder_the_energy_counter_works_and_nothing_alarming_is_logged(
+    hass: HomeAssistant, plain_site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No recorder: the counter entity follows the rows, persists, and nothing is logged."""
+    assert "recorder" not in hass.config.components
+    start = now_minute() - 3600
+    await plain_site.send(power_rows(start + 60, 60))
+    await hass.async_block_till_done()
+    state = hass.states.get(plain_site.energy_id)
+    assert state is not None
+    assert float(state.state) == pytest.approx(60 * KWH_PER_600_WATT_MINUTE)
+    assert state.attributes["unit_of_measurement"] == "kWh"
+    assert state.attributes["state_class"] == "total_increasing"
+    assert state.attributes["device_class"] == "energy"
+    returned = er.async_get(hass).async_get(entity_id_of(hass, RETURNED_UNIQUE_ID))
+    assert returned is not None
+    assert returned.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    diagnostics = plain_site.statistics.diagnostics()
+    assert diagnostics["recorder"] is False
+    assert diagnostics["hours_pending"] >= 1
+    assert diagnostics["hours_written"] == 0
+
+    # Persisted: after a reload the counter goes on from where it was.
+    assert await hass.config_entries.async_reload(plain_site.entry.entry_id)
+    await hass.async_block_till_done()
+    assert plain_site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(
+        60 * KWH_PER_600_WATT_MINUTE
+    )
+    await plain_site.send(power_rows(start + 3660, 1))
+    await hass.async_block_till_done()
+    assert float(hass.states.get(plain_site.energy_id).state) == pytest.approx(
+        61 * KWH_PER_600_WATT_MINUTE
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_only_rows_not_seen_before_count(hass: HomeAssistant, plain_site: Site) -> None:
+    """An upload repeating half its rows (a retried backlog) adds only the other half."""
+    start = now_minute() - 7200
+    rows = power_rows(start, 60)
+    await plain_site.send(rows[:30])
+    await plain_site.send(rows)
+    await plain_site.send(rows)
+    assert plain_site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(
+        60 * KWH_PER_600_WATT_MINUTE
+    )
+
+
+async def test_rows_of_an_unset_clock_count_at_their_restamped_time(
+    hass: HomeAssistant, plain_site: Site
+) -> None:
+    """A device whose clock was reset to 2000: its rows fill the hours they were measured in."""
+    device_start = 946_684_800  # 2000-01-01, the reset clock
+    rows = power_rows(device_start, 30)
+    await plain_site.post(upload_body(rows))
+    received = now_minute()
+    diagnostics = plain_site.statistics.diagnostics()
+    # Re-stamped to now: the rows land in the last hour (not 26 years back, outside the window).
+    oldest = dt_util.parse_datetime(diagnostics["oldest_pending"])
+    assert oldest is not None
+    assert received - 3 * 3600 <= oldest.timestamp() <= received
+    assert diagnostics["hours_pending"] >= 1
+
+
+async def test_energy_sensors_follow_the_config_and_survive_the_startup_cleanup(
+    hass: HomeAssistant, plain_site: Site, hass_storage: dict[str, Any]
+) -> None:
+    """A config without the relay removes its energy sensors; removing the entry, its store."""
+    registry = er.async_get(hass)
+    assert await hass.config_entries.async_reload(plain_site.entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get(plain_site.energy_id) is not None  # kept by the clean-up
+
+    await plain_site.send(power_rows(now_minute() - 600, 5))
+    device: Q5Device = plain_site.entry.runtime_data
+    assert f"flexscada.{UID}.statistics" in hass_storage
+    without_relay = {key: value for key, value in CONFIG.items() if key != "relays"}
+    assert await post_config(plain_site.client, without_relay | {"version": 4}) == HTTPStatus.OK
+    await hass.async_block_till_done()
+    assert registry.async_get(plain_site.energy_id) is None
+    assert device.statistics.sources.energy == ()
+
+    assert await hass.config_entries.async_remove(plain_site.entry.entry_id)
+    await hass.async_block_till_done()
+    assert f"flexscada.{UID}.statistics" not in hass_storage
