@@ -50,6 +50,7 @@ from custom_components.flexscada.const import (
 from custom_components.flexscada.protocol import build_config_packet, build_measurement_packet
 from custom_components.flexscada.protocol.model import FieldKind, Layout
 from custom_components.flexscada.store import to_stored
+from custom_components.flexscada.uploads import UploadPipeline
 
 from .sites import KEY, UID, big_config, layout_of
 
@@ -260,7 +261,7 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
         cpu_start = time.thread_time()  # the loop thread only: the executor's file write is not
         if direct_profiler:
             direct_profiler.enable()
-        result = await device.async_handle_measurement(packets[20 + ROUNDS + index])
+        result = await UploadPipeline(device).async_handle_measurement(packets[20 + ROUNDS + index])
         if direct_profiler:
             direct_profiler.disable()
         direct_cpu.append(time.thread_time() - cpu_start)
@@ -271,7 +272,7 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
     for _ in range(ROUNDS):
         start = time.perf_counter()
         cpu_start = time.thread_time()
-        await device._store.async_save(to_stored(device))
+        await device.store.async_save(to_stored(device))
         saves_cpu.append(time.thread_time() - cpu_start)
         saves.append(time.perf_counter() - start)
     sets: list[float] = []

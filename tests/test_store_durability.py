@@ -196,7 +196,7 @@ async def test_reload_during_an_upload(
         await writing.wait()
         reload = hass.async_create_task(hass.config_entries.async_reload(setup_entry.entry_id))
         async with asyncio.timeout(5):
-            while not old._store.closed:  # noqa: ASYNC110 (the flag is the runtime's own)
+            while not old.store.closed:  # noqa: ASYNC110 (the flag is the runtime's own)
                 await asyncio.sleep(0)
         release.set()
         status, _ = await upload

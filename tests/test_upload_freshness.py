@@ -23,11 +23,12 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
-from custom_components.flexscada import device as device_module
+from custom_components.flexscada import uploads as uploads_module
 from custom_components.flexscada.const import INLINE_DECODE_LIMIT, MAX_UPLOAD_BYTES
 from custom_components.flexscada.device import Q5Device
 from custom_components.flexscada.freshness import MAX_REMEMBERED_ROWS, Freshness
 from custom_components.flexscada.protocol import PulseRelay, open_measurement_packet, readings
+from custom_components.flexscada.uploads import UploadPipeline
 
 from .common import (
     KEY,
@@ -322,14 +323,14 @@ class HeldDecode:
         return held
 
     def release_on_arrival(
-        self, handler: Callable[[Q5Device, bytes], Awaitable[Any]]
-    ) -> Callable[[Q5Device, bytes], Awaitable[Any]]:
+        self, handler: Callable[[UploadPipeline, bytes], Awaitable[Any]]
+    ) -> Callable[[UploadPipeline, bytes], Awaitable[Any]]:
         """Return `handler`, letting the held decode go when another upload arrives."""
 
-        async def arriving(device: Q5Device, body: bytes) -> Any:
+        async def arriving(pipeline: UploadPipeline, body: bytes) -> Any:
             if self.holding.is_set():
                 self.release.set()
-            return await handler(device, body)
+            return await handler(pipeline, body)
 
         return arriving
 
@@ -337,7 +338,9 @@ class HeldDecode:
     def patches(self) -> Iterator[Any]:
         """Yield the patches that route both handlers through `release_on_arrival`."""
         for name in ("async_handle_measurement", "async_handle_config"):
-            yield patch.object(Q5Device, name, self.release_on_arrival(getattr(Q5Device, name)))
+            yield patch.object(
+                UploadPipeline, name, self.release_on_arrival(getattr(UploadPipeline, name))
+            )
 
 
 async def race(
@@ -367,8 +370,8 @@ async def test_large_backlog_in_flight_newer_upload_wins(
     backlog = measurement_packet(CONFIG, [(now - count + i, values) for i in range(count)])
     assert MAX_UPLOAD_BYTES - 1024 < len(backlog) <= MAX_UPLOAD_BYTES  # 4 MiB
     held = HeldDecode(hass)
-    decode = held.hold(device_module.decode_rows, lambda _layout, packet: len(packet) > 1)
-    with patch.object(device_module, "decode_rows", decode):
+    decode = held.hold(uploads_module.decode_rows, lambda _layout, packet: len(packet) > 1)
+    with patch.object(uploads_module, "decode_rows", decode):
         (status_backlog, _), (status_new, _) = await race(
             held,
             post_measurement(device_client, backlog),
@@ -408,8 +411,8 @@ async def test_config_upload_races_measurement(
     body = measurement_packet(CONFIG, rows)
     assert len(body) > INLINE_DECODE_LIMIT  # decoded in the executor
     held = HeldDecode(hass)
-    decode = held.hold(device_module.decode_rows, lambda _layout, _packet: True)
-    with patch.object(device_module, "decode_rows", decode):
+    decode = held.hold(uploads_module.decode_rows, lambda _layout, _packet: True)
+    with patch.object(uploads_module, "decode_rows", decode):
         (status, _), config_status = await race(
             held,
             post_measurement(device_client, body),
@@ -433,9 +436,9 @@ async def test_two_config_uploads_in_flight(
     newer = example_config() | {"version": 44}
     held = HeldDecode(hass)
     opener = held.hold(
-        device_module.open_config_packet, lambda _key, body: len(body) > INLINE_DECODE_LIMIT
+        uploads_module.open_config_packet, lambda _key, body: len(body) > INLINE_DECODE_LIMIT
     )
-    with patch.object(device_module, "open_config_packet", opener):
+    with patch.object(uploads_module, "open_config_packet", opener):
         statuses = await race(
             held, post_config(device_client, older), lambda: post_config(device_client, newer)
         )

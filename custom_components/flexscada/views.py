@@ -23,6 +23,7 @@ from .keys import UploadKind
 from .logs import ThrottledLogger
 from .protocol import Q5ProtocolError, peek_uid
 from .replies import UploadResponse
+from .uploads import UploadPipeline
 
 MEASUREMENT_URL = "/Q5/m"
 CONFIG_URL = "/Q5/cfg/{uid}"
@@ -116,7 +117,7 @@ class Q5MeasurementView(HomeAssistantView):
         if (device := _loaded_device(hass, uid)) is None:
             async_unknown_upload(hass, uid, UploadKind.MEASUREMENT, body)
             return _unknown_device(request, uid)
-        return _respond(await device.async_handle_measurement(body))
+        return _respond(await UploadPipeline(device).async_handle_measurement(body))
 
 
 class Q5ConfigView(HomeAssistantView):
@@ -136,4 +137,4 @@ class Q5ConfigView(HomeAssistantView):
         if (device := _loaded_device(hass, int(uid))) is None:
             async_unknown_upload(hass, int(uid), UploadKind.CONFIG, body)
             return _unknown_device(request, int(uid))
-        return _respond(await device.async_handle_config(body))
+        return _respond(await UploadPipeline(device).async_handle_config(body))
