@@ -221,18 +221,25 @@ async def async_push_config_changes(host: ConfigPushHost, changes: Mapping[str, 
     host.async_notify_updated()
 
 
+def _drop_if(
+    host: ConfigPushHost, reported_version: int, outcome: PushOutcome
+) -> PendingConfig | None:
+    """Drop and return the pending config if the reported version settles it as `outcome`."""
+    push = host.config_push
+    current = host.config.version if host.config is not None else None
+    if push.resolve(reported_version, current) is not outcome:
+        return None
+    return push.drop()
+
+
 async def async_follow_config_push(host: ConfigPushHost, reported_version: int) -> None:
     """Adopt the pushed config when an authentic measurement upload reports its version.
 
     Called before the upload's version is checked and its rows decoded, so it is decoded with
     the pushed layout, and the adopted config is stored before the upload is acknowledged.
     """
-    push = host.config_push
-    current = host.config.version if host.config is not None else None
-    if push.resolve(reported_version, current) is not PushOutcome.ADOPTED:
+    if (pending := _drop_if(host, reported_version, PushOutcome.ADOPTED)) is None:
         return
-    pending = push.drop()
-    assert pending is not None
     LOGGER.info("Device %s: adopted the pushed config version %s", host.uid, pending.version)
     await host.async_take_config(pending.config, compile_layout(pending.config))
 
@@ -243,12 +250,8 @@ def async_judge_config_rejection(host: ConfigPushHost, reported_version: int) ->
 
     The caller persists the device store before answering the upload.
     """
-    push = host.config_push
-    current = host.config.version if host.config is not None else None
-    if push.resolve(reported_version, current) is not PushOutcome.REJECTED:
+    if (pending := _drop_if(host, reported_version, PushOutcome.REJECTED)) is None:
         return
-    pending = push.drop()
-    assert pending is not None
     LOGGER.warning(
         "Device %s: still reports config version %s after the pushed version %s was "
         "delivered %d times; the device rejected it, the push is dropped",
