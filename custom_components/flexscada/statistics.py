@@ -19,7 +19,7 @@ row: HA's own compile continues from that row, so imported and compiled hours ag
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 import logging
 from typing import Any
 
@@ -44,12 +44,10 @@ from .statistics_hours import (
     statistics_store,
 )
 from .statistics_import import async_energy_offsets, async_import_targets, build_rows
+from .statistics_ledger import ImportLedger
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Time-based fallback after an hour ends; the hourly-statistics event is the fast path.
-#: HA queues the hour's compile at H+1h 00:10; a stalled loop can run us before that timer.
-IMPORT_MARGIN = timedelta(minutes=5)
 #: Hours per import job (the recorder writes one job in one transaction).
 IMPORT_CHUNK_HOURS = 168
 
@@ -74,16 +72,9 @@ class DeviceStatistics:
         self._store = statistics_store(hass, uid)
         self.sources = StatisticSources((), (), measurement_interval(None))
         self.aggregates = HourlyAggregates()
-        self._pending: set[int] = set()
-        self._written: set[int] = set()
-        # Hours whose import is being queued right now (persisted as pending).
-        self._in_flight: set[int] = set()
-        # Per sensor: ready hours it could not get yet (HA had not compiled it once).
-        self._deferred: dict[str, set[int]] = {}
-        self.last_import: datetime | None = None
-        # Guards the aggregates while executor jobs read or change them.
+        self.ledger = ImportLedger()
+        # Guards the aggregates and the ledger while executor jobs read or change them.
         self._lock = asyncio.Lock()
-        self._compiled_through: int | None = None  # newest hour HA is known to have compiled
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._timer: CALLBACK_TYPE | None = None
         self._import_task: asyncio.Task[None] | None = None
@@ -97,11 +88,7 @@ class DeviceStatistics:
         if stored is None:
             return
         self.aggregates.restore(stored)
-        self._pending = set(stored["pending"])
-        self._deferred = {unique_id: set(hours) for unique_id, hours in stored["deferred"].items()}
-        self._written = set(stored["written"])
-        if stored["last_import"] is not None:
-            self.last_import = dt_util.parse_datetime(stored["last_import"])
+        self.ledger.restore(stored)
 
     @callback
     def async_set_sources(self, config: DeviceConfig | None, layout: Layout | None) -> None:
@@ -120,9 +107,7 @@ class DeviceStatistics:
 
         @callback
         def hour_compiled(_event: Event) -> None:
-            now = int(dt_util.utcnow().timestamp())
-            # The event fires from the compile of the hour that just ended.
-            self._compiled_through = now - now % HOUR_SECONDS - HOUR_SECONDS
+            self.ledger.hour_compiled(int(dt_util.utcnow().timestamp()))
             self.async_schedule_import()
 
         self._unsubscribe.append(
@@ -179,9 +164,9 @@ class DeviceStatistics:
             touched = await self.hass.async_add_executor_job(
                 self.aggregates.add, rows, sources, now, new
             )
-            # The bookkeeping sets change only here on the loop: the executor only reads them.
-            self._pending |= touched
-            self._forget_hours_before(now - now % HOUR_SECONDS - int(WINDOW.total_seconds()))
+            # The ledger changes only on the loop: the executor only reads it.
+            self.ledger.pending |= touched
+            self.ledger.forget_hours_before(now - now % HOUR_SECONDS - int(WINDOW.total_seconds()))
             data = await self.hass.async_add_executor_job(self._stored_data)
             # Raises StoreWriteError when it did not reach the disk: the upload gets 503.
             await self._store.async_save_or_raise(data)
@@ -193,24 +178,9 @@ class DeviceStatistics:
             data = await self.hass.async_add_executor_job(self._stored_data)
             await self._store.async_save_or_raise(data)
 
-    def _forget_hours_before(self, oldest: int) -> None:
-        """Drop hours that left the window from the bookkeeping (on the loop)."""
-        self._pending = {hour for hour in self._pending if hour >= oldest}
-        for unique_id, hours in self._deferred.items():
-            self._deferred[unique_id] = {hour for hour in hours if hour >= oldest}
-        self._written = {hour for hour in self._written if hour >= oldest}
-
     def _stored_data(self) -> StoredStatistics:
         """Return the data to persist (executor, under the lock: a snapshot)."""
-        return {
-            **self.aggregates.as_stored(),
-            "pending": sorted(self._pending | self._in_flight),
-            "deferred": {
-                unique_id: sorted(hours) for unique_id, hours in self._deferred.items() if hours
-            },
-            "written": sorted(self._written),
-            "last_import": self.last_import.isoformat() if self.last_import else None,
-        }
+        return self.ledger.as_stored(self.aggregates.as_stored())
 
     # -- import -----------------------------------------------------------------------------
 
@@ -235,51 +205,30 @@ class DeviceStatistics:
             self._import_again = False
             await self._async_import_pass()
 
-    def _ready_hours(self, now: datetime) -> tuple[list[int], int | None]:
-        """Return the pending hours HA has compiled, and when the next one will be."""
-        now_ts = now.timestamp()
-        margin = IMPORT_MARGIN.total_seconds()
-        compiled = self._compiled_through
-        ready, later = [], []
-        for hour in self._pending:
-            if hour + HOUR_SECONDS > now_ts:  # in progress or future: HA still has to compile it
-                later.append(hour)
-            elif hour + HOUR_SECONDS + margin <= now_ts or (
-                compiled is not None and hour <= compiled
-            ):
-                ready.append(hour)
-            else:
-                later.append(hour)
-        next_due = int(min(later) + HOUR_SECONDS + margin) if later else None
-        return sorted(ready), next_due
-
     async def _async_import_pass(self) -> None:
         """Write every pending hour HA has compiled; schedule the next pass."""
         instance = get_instance(self.hass)
         await instance.async_recorder_ready.wait()
-        ready, next_due = self._ready_hours(dt_util.utcnow())
+        ready, next_due = self.ledger.ready_hours(dt_util.utcnow())
         self._schedule_timer(next_due)
-        if not ready and not any(self._deferred.values()):
+        if not ready and not any(self.ledger.deferred.values()):
             return
         targets, eligible = await async_import_targets(self.hass, self.sources)
         async with self._lock:
             offsets = await async_energy_offsets(self.hass, self.sources, targets)
-            hours: dict[str, list[int]] = {}
-            for unique_id in eligible:
-                wanted = self._deferred.pop(unique_id, set()).union(ready)
-                if unique_id in targets and (
-                    unique_id in offsets or unique_id not in self._energy_ids
-                ):
-                    hours[unique_id] = sorted(wanted)
-                elif wanted:
-                    # Recorded, but HA has not compiled it yet (no unit, no zero point): later.
-                    self._deferred[unique_id] = wanted
+            energy_ids = self._energy_ids
+            # An energy counter needs its zero point (HA's newest 5-minute row) to be written.
+            writable = {
+                unique_id
+                for unique_id in targets
+                if unique_id in offsets or unique_id not in energy_ids
+            }
+            hours = self.ledger.hours_to_write(ready, eligible, writable)
             built = await self.hass.async_add_executor_job(
                 build_rows, self.aggregates, self.sources, targets, offsets, hours
             )
             # Until the imports are queued, a restart must find these hours still pending.
-            self._pending.difference_update(ready)
-            self._in_flight.update(ready)
+            self.ledger.start_import(ready)
         for target in built:
             for start in range(0, len(target.rows), IMPORT_CHUNK_HOURS):
                 async_import_statistics(
@@ -287,9 +236,7 @@ class DeviceStatistics:
                 )
                 await asyncio.sleep(0)  # one job at a time: the loop stays responsive
         async with self._lock:
-            self._in_flight.clear()
-            self._written.update(ready)
-            self.last_import = dt_util.utcnow()
+            self.ledger.finish_import(ready)
             data = await self.hass.async_add_executor_job(self._stored_data)
             await self._store.async_save(data)
         _LOGGER.debug(
@@ -315,19 +262,9 @@ class DeviceStatistics:
     # -- diagnostics ------------------------------------------------------------------------
 
     def diagnostics(self) -> dict[str, Any]:
-        """Return the import bookkeeping for the diagnostics download."""
+        """Return the import bookkeeping and the sources for the diagnostics download."""
         return {
-            "hours_pending": len(self._pending | self._in_flight),
-            "hours_deferred": {
-                unique_id: len(hours) for unique_id, hours in self._deferred.items() if hours
-            },
-            "oldest_pending": _iso(min(self._pending)) if self._pending else None,
-            "hours_written": len(self._written),
-            "newest_written": _iso(max(self._written)) if self._written else None,
-            "last_import": self.last_import.isoformat() if self.last_import else None,
-            "compiled_through": _iso(self._compiled_through)
-            if self._compiled_through is not None
-            else None,
+            **self.ledger.diagnostics(),
             "recorder": self._recorder_loaded(),
             "measurement_statistics": len(self.sources.means),
             "energy_counters": {
@@ -335,7 +272,3 @@ class DeviceStatistics:
                 for spec in self.sources.energy
             },
         }
-
-
-def _iso(hour: int) -> str:
-    return dt_util.utc_from_timestamp(hour).isoformat()
