@@ -235,7 +235,7 @@ async def _act(hass: HomeAssistant, domain: str, service: str, data: dict[str, A
         return "ok"
     # What the user sees must be a translated message, not an exception's text.
     assert refusal.translation_key, (domain, service, repr(refusal))
-    return refusal.translation_key
+    return str(refusal.translation_key)
 
 
 def _sent_ids(reply: dict[str, Any]) -> list[int]:
@@ -350,13 +350,17 @@ async def test_fuzzed_uploads_with_odd_command_acks(
         ack = odd_ack(rng, queue.next_id, queue.last_ack)
         last_issued = queue.pending[-1].id if queue.pending else queue.next_id - 1
         waiting = [command.id for command in queue.pending]
+        renumbered_now = False
         if command_id_after(queue.last_ack, ack):
             resets += 1  # the device went back: what it had acknowledged is due again
             acknowledged.clear()
         elif command_id_after(ack, last_issued):
             renumbered += 1  # acknowledges ids never issued: the unsent ones get new ids
+            renumbered_now = True
             acknowledged.clear()
         acknowledged.update(i for i in waiting if not command_id_after(i, ack))
+        # What the ack does not cover is still due (unless renumbered): it must not be lost.
+        still_due = set() if renumbered_now else {i for i in waiting if command_id_after(i, ack)}
         packet = measurement_packet(
             example_config(),
             [(DEVICE_EPOCH + 1000 + index, distinct_values(LAYOUT, index))],
@@ -367,6 +371,7 @@ async def test_fuzzed_uploads_with_odd_command_acks(
         sent = _sent_ids(reply)
         sent_total += len(sent)
         assert not acknowledged & set(sent), (hex(ack), sent, sorted(acknowledged))
+        assert still_due <= set(sent), (hex(ack), sent, sorted(still_due))
     await hass.async_block_till_done()
     print(  # noqa: T201
         f"\nodd acks: {cases} uploads, {sent_total} commands sent, "
