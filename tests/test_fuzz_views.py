@@ -354,7 +354,7 @@ async def test_fuzzed_uploads_with_odd_command_acks(
         if command_id_after(queue.last_ack, ack):
             resets += 1  # the device went back: what it had acknowledged is due again
             acknowledged.clear()
-        elif command_id_after(ack, last_issued):
+        if command_id_after(ack, last_issued):
             renumbered += 1  # acknowledges ids never issued: the unsent ones get new ids
             renumbered_now = True
             acknowledged.clear()
