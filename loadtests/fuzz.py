@@ -587,10 +587,10 @@ def hostile_config_changes(rng: random.Random) -> Any:  # noqa: ANN401 - any ser
         elif kind == 5:  # 10,000 keys
             changes.update({f"inputs.{i}.label": f"n{i}" for i in range(10_000)})
         elif kind == 6:  # odd keys
-            key = rng.choice(
+            odd_key: str | int = rng.choice(
                 ("", ".", "inputs..label", "inputs.1.label.", "inputs.01.label", "\ud800", 7)
             )
-            changes[key] = "x"
+            changes[odd_key] = "x"
         elif kind == 7:  # a channel key of 4,301 digits (beyond Python's int digit limit)
             changes["relays." + "1" * 4301 + ".label"] = "x"
         else:  # changes that are fine, so some calls succeed and queue a config
