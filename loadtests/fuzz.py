@@ -473,6 +473,145 @@ def case_hostile(rng: random.Random, corpus: Corpus) -> str:
     return "accepted"
 
 
+# --------------------------------------------------------------------------------------------
+# hostile actions and acknowledgements (issue 15). These need Home Assistant, so they are not
+# cases of this runner: tests/test_fuzz_views.py drives them through an in-process Home
+# Assistant (its services, then /Q5/m), and scripts/fuzz runs those tests with more cases.
+# --------------------------------------------------------------------------------------------
+
+#: The range of a custom feed's number entity (number.FEED_MIN .. number.FEED_MAX).
+_FEED_LIMIT = 1_000_000_000.0
+
+
+def hostile_feed_value(rng: random.Random) -> Any:  # noqa: ANN401 - any service data
+    """Return a value for number.set_value: non-finite, extreme, out of range or no number."""
+    return rng.choice(
+        (
+            math.nan,
+            -math.nan,
+            math.inf,
+            -math.inf,
+            "nan",
+            "NaN",
+            "inf",
+            "-Infinity",
+            "1e999",
+            -0.0,
+            0.0,
+            5e-324,
+            -5e-324,
+            1.4e-45,
+            3.4028235e38,
+            sys.float_info.max,
+            -sys.float_info.max,
+            _FEED_LIMIT,
+            -_FEED_LIMIT,
+            _FEED_LIMIT + 0.001,
+            -_FEED_LIMIT - 1,
+            2**64,
+            -(2**63),
+            "12.5",
+            " 7 ",
+            "",
+            "abc",
+            "0x10",
+            None,
+            True,
+            [],
+            {},
+            [1.0],
+            rng.uniform(-_FEED_LIMIT, _FEED_LIMIT),
+            rng.uniform(-1e12, 1e12),
+        )
+    )
+
+
+def hostile_option(rng: random.Random, options: list[str]) -> Any:  # noqa: ANN401
+    """Return an option for select.select_option: mostly unknown, sometimes a real one."""
+    return rng.choice(
+        (
+            rng.choice(options) if options else "",
+            "",
+            " ",
+            "nonsense",
+            "0",
+            "-1",
+            "1e12",
+            "x" * 10_000,
+            "\u0000",
+            (rng.choice(options) if options else "x").upper() + " ",
+            42,
+            None,
+        )
+    )
+
+
+def _nested_mapping(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"label": "deep"}
+    for _ in range(levels):
+        value = {"1": value}
+    return value
+
+
+def hostile_config_changes(rng: random.Random) -> Any:  # noqa: ANN401 - any service data
+    """Return `changes` for flexscada.update_device_config: one or two hostile kinds mixed."""
+    changes: dict[Any, Any] = {}
+    for _ in range(rng.choice((1, 1, 2))):
+        kind = rng.randrange(9)
+        if kind == 0:  # keys the config does not have
+            changes[rng.choice(("nonsense", "inputs.99.label", "relays.1.fuse", "x.y.z.w"))] = 1
+        elif kind == 1:  # keys that could cut the device off or run code: never changeable
+            key = rng.choice(("cloud", "script", "version", "relays.1.vSrc", "sd", "plugins"))
+            changes[key] = rng.choice(("http://attacker.example:7001", 1, {}, []))
+        elif kind == 2:  # huge texts
+            key = rng.choice(("name", "inputs.1.label", "relays.2.desc", "inputs.2.unit"))
+            changes[key] = "L" * rng.choice((101, 5000, 40_000, 1_000_000))
+        elif kind == 3:  # wrong types and absurd values
+            key, value = rng.choice(
+                (
+                    ("upload_interval", rng.choice(("60", -1, 0, 10**12, 1.5, math.nan, None))),
+                    ("measurement_interval", rng.choice((True, [], {}, 2**64))),
+                    ("relays.1.default", rng.choice((2, -1, "1", None))),
+                    ("inputs.1.logging", rng.choice(("avg", ["nope"], [1], ["avg"] * 500))),
+                    ("inputs.1.enabled", rng.choice(("yes", 2, None))),
+                    ("inputs.1.label", rng.choice((1, None, ["a"], {"a": 1}, "\ud800"))),
+                )
+            )
+            changes[key] = value
+        elif kind == 4:  # deep nesting, as a nested path or as a value
+            levels = rng.choice((3, 33, 300, 5000))
+            if rng.random() < 0.5:
+                changes["inputs"] = _nested_mapping(levels)
+            else:
+                changes["inputs.1.label"] = _nested(levels)
+        elif kind == 5:  # 10,000 keys
+            changes.update({f"inputs.{i}.label": f"n{i}" for i in range(10_000)})
+        elif kind == 6:  # odd keys
+            odd_key: str | int = rng.choice(
+                ("", ".", "inputs..label", "inputs.1.label.", "inputs.01.label", "\ud800", 7)
+            )
+            changes[odd_key] = "x"
+        elif kind == 7:  # a channel key of 4,301 digits (beyond Python's int digit limit)
+            changes["relays." + "1" * 4301 + ".label"] = "x"
+        else:  # changes that are fine, so some calls succeed and queue a config
+            key, value = rng.choice(
+                (
+                    ("inputs.1.label", f"Battery {rng.randrange(1000)}"),
+                    ("upload_interval", rng.choice((60, 300, 600))),
+                    ("ds18b20.0.logging", rng.choice((["avg"], ["avg", "min", "max"]))),
+                )
+            )
+            changes[key] = value
+    return changes
+
+
+def odd_ack(rng: random.Random, next_id: int, last_ack: int) -> int:
+    """Return a `lastCmdIdAck` for an upload: uint32 edges, ids around the next one, random."""
+    near = (next_id + rng.randint(-3, 3)) % (readings.MAX_COMMAND_ID + 1)
+    edges = [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFE, 0xFFFF_FFFF, last_ack]
+    return rng.choice([*edges, near, near, rng.randrange(readings.MAX_COMMAND_ID + 1)])
+
+
 CASES: dict[str, tuple[Callable[[random.Random, Corpus], str], int]] = {
     # name: (case, weight)
     "sealed": (case_sealed, 25),

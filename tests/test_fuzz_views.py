@@ -10,23 +10,37 @@ from __future__ import annotations
 from collections import Counter
 from http import HTTPStatus
 import logging
+import math
 import os
 import random
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from homeassistant.components.http.ban import KEY_BAN_MANAGER, KEY_FAILED_LOGIN_ATTEMPTS
+from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.json import json_bytes
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.flexscada.const import DOMAIN
 from custom_components.flexscada.device import Q5Device
 from custom_components.flexscada.entity_set import entity_set_of
-from custom_components.flexscada.protocol import seal
+from custom_components.flexscada.protocol import command_id, parse_action, seal
+from custom_components.flexscada.protocol.readings import command_id_after
 from loadtests.attacks import attack_bodies, still_valid
-from loadtests.fuzz import MAX_FIELDS, hostile_config_text, run as run_protocol_fuzz
+from loadtests.fuzz import (
+    MAX_FIELDS,
+    hostile_config_changes,
+    hostile_config_text,
+    hostile_feed_value,
+    hostile_option,
+    odd_ack,
+    run as run_protocol_fuzz,
+)
 
 from .common import (
     DEVICE_EPOCH,
@@ -198,6 +212,180 @@ async def test_fuzzed_uploads_of_hostile_configs(
     rejected = [r for r in _our_warnings(caplog) if "config upload was rejected" in r.getMessage()]
     assert len(rejected) <= 1  # rate-limited
     _assert_not_treated_as_login_failure(hass, caplog)
+
+
+def _entity_ids(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, list[str]]:
+    """Return the device's entity ids by platform."""
+    by_platform: dict[str, list[str]] = {}
+    for reg_entry in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id):
+        by_platform.setdefault(reg_entry.domain, []).append(reg_entry.entity_id)
+    return by_platform
+
+
+async def _act(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> str:
+    """Call an action; return "ok" or why it was refused. Any other exception fails the test."""
+    refusal: HomeAssistantError | None = None
+    try:
+        await hass.services.async_call(domain, service, data, blocking=True)
+    except HomeAssistantError as err:
+        refusal = err
+    except probatio.Invalid:
+        return "schema"  # Home Assistant's own schema refused the data before our code ran
+    if refusal is None:
+        return "ok"
+    # What the user sees must be a translated message, not an exception's text.
+    assert refusal.translation_key, (domain, service, repr(refusal))
+    return str(refusal.translation_key)
+
+
+def _sent_ids(reply: dict[str, Any]) -> list[int]:
+    """Check a reply's commands as the device reads them; return their ids."""
+    ids: list[int] = []
+    for command in reply.get("commands", []):
+        parse_action(command.get("cmd"), command)  # BadCommandError for a value it cannot run
+        assert all(
+            math.isfinite(value) for value in command.values() if isinstance(value, float)
+        ), command
+        sent_id = command_id(command)
+        assert sent_id is not None, command
+        assert 1 <= sent_id <= 0xFFFF_FFFF, command
+        ids.append(sent_id)
+    assert len(set(ids)) == len(ids), ids
+    return ids
+
+
+async def test_fuzzed_uploads_after_hostile_actions(
+    hass: HomeAssistant,
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Odd values from actions: refused with a translated error, and the device still gets 200."""
+    await _prime(hass, client)
+    device: Q5Device = setup_entry.runtime_data
+    entities = _entity_ids(hass, setup_entry)
+    rng = random.Random(11)
+    cases = max(VIEW_CASES // 5, 60)
+    outcomes: Counter[tuple[str, str]] = Counter()
+    replies_with_commands = 0
+    caplog.clear()
+    for index in range(cases):
+        kind = rng.choice(("number", "switch", "button", "select", "config"))
+        if kind == "number":
+            value = hostile_feed_value(rng)
+            data = {ATTR_ENTITY_ID: rng.choice(entities["number"]), "value": value}
+            outcome = await _act(hass, "number", "set_value", data)
+        elif kind in ("switch", "button"):
+            service = "press" if kind == "button" else rng.choice(("turn_on", "turn_off"))
+            entity_id = rng.choice(entities[kind])
+            # Repeated calls fill the queue (64): the rest must be refused as queue_full.
+            for _ in range(rng.choice((1, 1, 5, 70))):
+                outcome = await _act(hass, kind, service, {ATTR_ENTITY_ID: entity_id})
+                outcomes[kind, outcome] += 1
+            outcome = ""
+        elif kind == "select":
+            entity_id = rng.choice(entities["select"])
+            state = hass.states.get(entity_id)
+            options = list(state.attributes.get("options", [])) if state else []
+            data = {ATTR_ENTITY_ID: entity_id, "option": hostile_option(rng, options)}
+            outcome = await _act(hass, "select", "select_option", data)
+        else:
+            data = {
+                "device_id": _device_id(hass, setup_entry),
+                "changes": hostile_config_changes(rng),
+            }
+            outcome = await _act(hass, DOMAIN, "update_device_config", data)
+        if outcome:
+            outcomes[kind, outcome] += 1
+        # The device uploads; now and then it acknowledges everything it was sent.
+        ack = device.commands.next_id - 1 if rng.random() < 0.3 else device.commands.last_ack
+        packet = measurement_packet(
+            example_config(),
+            [(DEVICE_EPOCH + 1000 + index, distinct_values(LAYOUT, index))],
+            ack=ack,
+        )
+        status, reply = await post_measurement(client, packet)
+        assert status == HTTPStatus.OK, (kind, outcomes)
+        replies_with_commands += bool(_sent_ids(reply))
+        if "cfg" in reply:
+            json_bytes(reply["cfg"])
+    await hass.async_block_till_done()
+    print(f"\nhostile actions: {cases} rounds, {replies_with_commands} replies with commands")  # noqa: T201
+    for kind in sorted({k for k, _ in outcomes}):
+        answers = {o: c for (k, o), c in sorted(outcomes.items()) if k == kind}
+        print(f"  {kind:7} {answers}")  # noqa: T201
+    # The NaN/infinity refusal was reached: the entity was available, so the fuzz hit our code.
+    assert outcomes["number", "feed_value_not_finite"] > 0
+    assert all(outcomes[kind, "ok"] > 0 for kind in ("number", "switch", "button", "config"))
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text
+
+
+async def test_fuzzed_uploads_with_odd_command_acks(
+    hass: HomeAssistant,
+    client: TestClient,
+    setup_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Random lastCmdIdAck values between queued commands: 200, ids within uint32, no resend."""
+    await _prime(hass, client)
+    device: Q5Device = setup_entry.runtime_data
+    entities = _entity_ids(hass, setup_entry)
+    rng = random.Random(13)
+    cases = max(VIEW_CASES // 5, 60)
+    acknowledged: set[int] = set()  # ids the device confirmed (and was told of in a reply)
+    resets = renumbered = sent_total = 0
+    caplog.clear()
+    for index in range(cases):
+        for _ in range(rng.choice((0, 0, 1, 3))):
+            kind = rng.choice(("switch", "button", "number"))
+            service, data = {
+                "switch": (rng.choice(("turn_on", "turn_off")), {}),
+                "button": ("press", {}),
+                "number": ("set_value", {"value": rng.uniform(-1000, 1000)}),
+            }[kind]
+            data[ATTR_ENTITY_ID] = rng.choice(entities[kind])
+            assert await _act(hass, kind, service, data) in ("ok", "queue_full")
+        queue = device.commands
+        ack = odd_ack(rng, queue.next_id, queue.last_ack)
+        last_issued = queue.pending[-1].id if queue.pending else queue.next_id - 1
+        waiting = [command.id for command in queue.pending]
+        renumbered_now = False
+        if command_id_after(queue.last_ack, ack):
+            resets += 1  # the device went back: what it had acknowledged is due again
+            acknowledged.clear()
+        if command_id_after(ack, last_issued):
+            renumbered += 1  # acknowledges ids never issued: the unsent ones get new ids
+            renumbered_now = True
+            acknowledged.clear()
+        acknowledged.update(i for i in waiting if not command_id_after(i, ack))
+        # What the ack does not cover is still due (unless renumbered): it must not be lost.
+        still_due = set() if renumbered_now else {i for i in waiting if command_id_after(i, ack)}
+        packet = measurement_packet(
+            example_config(),
+            [(DEVICE_EPOCH + 1000 + index, distinct_values(LAYOUT, index))],
+            ack=ack,
+        )
+        status, reply = await post_measurement(client, packet)
+        assert status == HTTPStatus.OK, (hex(ack), queue.as_stored())
+        sent = _sent_ids(reply)
+        sent_total += len(sent)
+        assert not acknowledged & set(sent), (hex(ack), sent, sorted(acknowledged))
+        assert still_due <= set(sent), (hex(ack), sent, sorted(still_due))
+    await hass.async_block_till_done()
+    print(  # noqa: T201
+        f"\nodd acks: {cases} uploads, {sent_total} commands sent, "
+        f"{resets} device resets, {renumbered} renumberings"
+    )
+    assert sent_total > 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text
+
+
+def _device_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, str(UID)), entry.entry_id)
+    assert device is not None
+    return device.id
 
 
 async def test_replayed_upload_does_not_move_state_back(

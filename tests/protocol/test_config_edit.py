@@ -70,6 +70,15 @@ def test_nested_changes_mean_dotted_paths() -> None:
     }
 
 
+def test_deeply_nested_changes_are_refused_not_recursed(example_raw: dict[str, Any]) -> None:
+    """5,000 levels of nesting (found by scripts/fuzz): a refused change, not a RecursionError."""
+    nested: dict[str, Any] = {"label": "deep"}
+    for _ in range(5000):
+        nested = {"1": nested}
+    error = refused(example_raw, {"inputs": nested})
+    assert (error.problem, error.key) == (EditProblem.FORBIDDEN_KEY, "inputs.1.1")
+
+
 def test_logging_change_moves_the_layout(example_raw: dict[str, Any]) -> None:
     """Logging another metric adds its field to the new layout."""
     result = apply_config_changes(example_raw, {"ds18b20.1.logging": ["inst", "max"]}, version=43)

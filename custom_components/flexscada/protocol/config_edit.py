@@ -93,12 +93,20 @@ class ConfigEdit:
     size: int
 
 
+#: The most parts a changeable path has (`section.channel.key`).
+_MAX_PATH_PARTS: Final = 3
+
+
 def flatten_changes(changes: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Return `{dotted path: value}`; nested mappings are paths too."""
+    """Return `{dotted path: value}`; nested mappings are paths too.
+
+    A mapping at a path of `_MAX_PATH_PARTS` parts is a value (no changeable key is deeper), so
+    thousands of nesting levels cannot exhaust the stack.
+    """
     flat: dict[str, Any] = {}
     for key, value in changes.items():
         path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and path.count(".") + 1 < _MAX_PATH_PARTS:
             flat.update(flatten_changes(value, f"{path}."))
         else:
             flat[path] = value
