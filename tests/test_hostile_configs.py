@@ -110,8 +110,11 @@ HOSTILE: list[tuple[str, Mutation, str]] = [
     # item 14: unique-id collisions
     ("relay keys 1 and 01", _relays({"1": {}, "01": {"logging": ["state"]}}), "channel numbers"),
     ("power avg vs power_avg", _power_logging("power avg", "power_avg"), "names both"),
-    ("relay metric pulse", _relays({"1": {"logging": ["state", "pulse"]}}), "relay's button"),
-    ("relay metric reset", _relays({"1": {"logging": ["reset"]}}), "relay's button"),
+    ("relay metric pulse", _relays({"1": {"logging": ["state", "pulse"]}}), "own button"),
+    ("relay metric reset", _relays({"1": {"logging": ["reset"]}}), "own button"),
+    ("relay metric power up", _relays({"1": {"logging": ["power up"]}}), "own button"),
+    ("power metric energy", _power_logging("power avg", "energy"), "energy counter"),
+    ("power metric returned_energy", _power_logging("returned_energy"), "energy counter"),
 ]
 
 

@@ -427,12 +427,17 @@ async def test_statistics_not_saved_is_answered_503_until_saved(
     """Rows whose hourly aggregates cannot be saved get 503; the re-sent rows get 200 once both
     stores hold them, counted once."""
     now = int(dt_util.utcnow().timestamp())  # statistics keep the last 30 days
+    values = configured_q5.values(seed=7)
     with writer(failing_statistics):
-        assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.SERVICE_UNAVAILABLE
+        assert (await configured_q5.upload(values, epoch=now))[0] == 503
         # The re-sent rows are duplicates now, but not yet durable: still 503.
-        assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.SERVICE_UNAVAILABLE
+        assert (await configured_q5.upload(values, epoch=now))[0] == 503
     assert f"{DOMAIN}.{UID}.statistics" not in hass_storage
-    assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.OK
+    assert (await configured_q5.upload(values, epoch=now))[0] == HTTPStatus.OK
+    # Once on disk, what the rows changed is shown.
+    battery = hass.states.get(entity_id_of(hass, f"{UID}_inputs_1_avg"))
+    assert battery is not None
+    assert float(battery.state) == values["inputs.1.avg"]
     means = hass_storage[f"{DOMAIN}.{UID}.statistics"]["data"]["means"]
     battery = means[f"{UID}_inputs_1_avg"]
     assert [count for _hour, count, *_ in battery] == [1]  # the row, once

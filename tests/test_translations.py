@@ -127,9 +127,7 @@ def every_kind_of_channel() -> dict[str, Any]:
     metrics = every_metric_name()
 
     def spread(section: str) -> list[dict[str, Any]]:
-        names = [
-            m for m in metrics if section != "relays" or m not in readings.RESERVED_RELAY_METRICS
-        ]
+        names = [m for m in metrics if m.replace(" ", "_") not in readings.RESERVED_METRIC_NAMES]
         size = readings.MAX_METRICS_PER_CHANNEL[section]
         return [{"logging": names[i : i + size]} for i in range(0, len(names), size)]
 

@@ -187,6 +187,26 @@ async def test_clock_a_year_ahead(
     assert device.freshness.floor < now
 
 
+async def test_upload_with_nothing_new_is_not_decoded(
+    hass: HomeAssistant, device_client: TestClient, setup_entry: MockConfigEntry
+) -> None:
+    """A retransmission is answered from the freshness check alone: its rows are not decoded."""
+    now = now_epoch()
+    body = measurement_packet(CONFIG, [(now - 60, row(1)), (now, row(2))], epoch=now)
+    decoded: list[int] = []
+    original = uploads_module.decode_rows
+
+    def counting(layout: Any, packet: Any) -> Any:
+        decoded.append(packet.meta.measurement_count)
+        return original(layout, packet)
+
+    with patch.object(uploads_module, "decode_rows", counting):
+        assert await post_measurement(device_client, body) == (HTTPStatus.OK, {})
+        assert await post_measurement(device_client, body) == (HTTPStatus.OK, {})
+    assert decoded == [2]
+    assert runtime(setup_entry).freshness.uploads_duplicate == 1
+
+
 async def test_same_packet_twice(
     hass: HomeAssistant,
     device_client: TestClient,

@@ -215,6 +215,7 @@ class Q5Device:
     async def async_save(self) -> None:
         """Persist the device store now; a translated error if it cannot be."""
         try:
+            self.store.raise_if_closed()
             await self.store.async_save_or_raise(to_stored(self))
         except (StoreWriteError, StoreClosedError) as err:
             raise HomeAssistantError(

@@ -86,7 +86,7 @@ class UploadPipeline:
     # -- measurement uploads --------------------------------------------------------------------
 
     async def _async_measurement(self, body: bytes) -> UploadResponse:
-        """Open, acknowledge, decode, judge freshness, apply, reply."""
+        """Open, acknowledge, judge freshness, decode, apply, reply."""
         device = self.device
         # 1. open: the key health learns whether the key still opens the device's uploads.
         device.store.raise_if_closed()
@@ -114,7 +114,21 @@ class UploadPipeline:
         ):
             return await self._async_ask_for_config(packet, len(body), received, commands_done)
 
-        # 3. decode against the device's config.
+        # 3. freshness, per row: rows seen before (a retransmission, a replay) are dropped, and an
+        # upload with nothing new is answered without decoding it.
+        verdict = await self._off_loop_if_large(len(body), device.freshness.judge, packet, received)
+        if verdict.duplicate_count:
+            LOGGER.debug(
+                "Device %s: %d of %d rows seen before (a retransmission or replay), dropped",
+                device.uid,
+                verdict.duplicate_count,
+                packet.meta.measurement_count,
+            )
+        if not verdict.fresh:
+            device.freshness.commit(verdict)
+            return await self._async_nothing_new(packet, received, commands_done)
+
+        # 4. decode against the device's config.
         try:
             rows = await self._off_loop_if_large(len(body), decode_rows, device.layout, packet)
         except LayoutMismatchError as err:
@@ -124,20 +138,7 @@ class UploadPipeline:
             return self._rejected(MEASUREMENT_UPLOAD, err)
         # Unconditional (a cheap lookup): an issue may predate this runtime (a reload).
         async_clear_issue(device.hass, ISSUE_LAYOUT_MISMATCH, device.uid)
-
-        # 4. freshness, per row: rows seen before (a retransmission, a replay) are dropped.
-        verdict = await self._off_loop_if_large(len(body), device.freshness.judge, packet, received)
-        device.store.raise_if_closed()
         device.freshness.commit(verdict)
-        if verdict.duplicate_count:
-            LOGGER.debug(
-                "Device %s: %d of %d rows seen before (a retransmission or replay), dropped",
-                device.uid,
-                verdict.duplicate_count,
-                len(rows),
-            )
-        if not verdict.fresh:
-            return await self._async_nothing_new(packet, received, commands_done)
 
         # 5. apply, tell the listeners, persist; 6. reply.
         return await self._async_apply(packet, rows, verdict, received)
@@ -183,15 +184,19 @@ class UploadPipeline:
         then: re-sent, they are duplicates, and are saved before this 200.
         """
         device = self.device
-        if commands_done:
-            device.async_notify_updated()
+        reply = self._reply_body(packet, received, new_rows=False)  # may note a clock sync
         if device.rows_unsaved:
             await device.statistics.async_save_or_raise()
             await device.store.async_save_now(lambda: to_stored(device))
             device.rows_unsaved = False
+            # What the 503'd upload changed is on disk now: show it.
+            device.availability.async_update(device.last_upload)
+            commands_done = True
         else:
             await device.store.async_save_soon(lambda: to_stored(device))
-        return UploadResponse(HTTPStatus.OK, self._reply_body(packet, received, new_rows=False))
+        if commands_done:
+            device.async_notify_updated()
+        return UploadResponse(HTTPStatus.OK, reply)
 
     async def _async_apply(
         self, packet: MeasurementPacket, rows: DecodedRows, verdict: Verdict, received: int

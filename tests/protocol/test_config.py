@@ -356,8 +356,10 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(relays={"12345": {}}), "1 to 4 digits"),
         # unique-id collisions (item 14)
         (_with(power_metrics=[{"logging": ["power avg", "power_avg"]}]), "names both"),
-        (_with(relays={"1": {"logging": ["pulse"]}}), "'pulse', which is the relay's button"),
-        (_with(relays={"1": {"logging": ["state", "reset"]}}), "relay's button"),
+        (_with(relays={"1": {"logging": ["pulse"]}}), "'pulse', the name of the channel's own"),
+        (_with(relays={"1": {"logging": ["state", "reset"]}}), "own button"),
+        (_with(inputs=[{"logging": ["avg", "energy"]}]), "energy counter"),
+        (_with(relays={"1": {"logging": ["power_up"]}}), "setting"),
     ],
 )
 def test_configs_home_assistant_must_not_take(raw: Any, message: str) -> None:

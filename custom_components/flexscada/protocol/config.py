@@ -26,7 +26,7 @@ from .readings import (
     MAX_METRICS_PER_CHANNEL,
     MAX_WALK_PER_CHANNEL,
     MFEED_TYPE_METRICS,
-    RESERVED_RELAY_METRICS,
+    RESERVED_METRIC_NAMES,
     SECTIONS,
     array_channel_key,
     command_number,
@@ -121,8 +121,11 @@ def _check_metrics(section: str, key: str, walk: list[str]) -> None:
                 f"{where} has a metric name of {len(metric)} characters "
                 f"(1 to {MAX_METRIC_NAME_CHARS})"
             )
-        if section == "relays" and metric in RESERVED_RELAY_METRICS:
-            raise BadConfigError(f"{where} names {metric!r}, which is the relay's button")
+        if metric.replace(" ", "_") in RESERVED_METRIC_NAMES:
+            raise BadConfigError(
+                f"{where} names {metric!r}, the name of the channel's own button, setting or "
+                "energy counter"
+            )
         # Entities are identified by the name with spaces as underscores (metric_unique_id).
         if (other := seen.setdefault(metric.replace(" ", "_"), metric)) != metric:
             raise BadConfigError(f"{where} names both {other!r} and {metric!r}: one entity")

@@ -255,8 +255,12 @@ MAX_WALK_PER_CHANNEL: Final = 64
 #: (c) Longest metric name; the known ones have at most 16 characters.
 MAX_METRIC_NAME_CHARS: Final = 32
 
-#: (c) Names the relay's own buttons use (pulse, reset): a relay metric cannot be called so.
-RESERVED_RELAY_METRICS: Final = frozenset({"pulse", "reset"})
+#: (c) Names a channel's own entities use beside its metrics: a relay's buttons (pulse, reset)
+#: and power-up setting, a power's energy counters. No metric can be called so (compared with
+#: spaces as underscores, as unique ids are), or two entities would share one unique id.
+RESERVED_METRIC_NAMES: Final = frozenset(
+    {"pulse", "reset", "power_up", "energy", "returned_energy"}
+)
 
 #: (c) Texts longer than this (label, unit, true/false texts, the device's name) are cut: they
 #: become entity and device names, never identifiers.
