@@ -39,7 +39,8 @@ from .protocol import (
     readings,
 )
 
-RELAY_TRIP_METRICS = frozenset({"fuse", "hvd", "lvd"})
+#: A relay's trips (fuse, HVD, LVD): its 1-bit metrics besides its state; "reset" clears them.
+RELAY_TRIP_METRICS = readings.BIT_METRICS["relays"] - {"state"}
 
 #: Relay power-up states: the select option for each value of the relay's `default` key.
 RELAY_POWER_UP_OPTIONS: dict[int, str] = {0: "off", 1: "on"}

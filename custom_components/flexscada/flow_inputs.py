@@ -22,14 +22,6 @@ MAX_UID_FIELD_CHARS = 32
 MAX_PASSPHRASE_CHARS = 128
 
 
-class MissingSecretError(Exception):
-    """The form gave neither a key nor a password."""
-
-
-class InvalidPassphraseError(Exception):
-    """The password field holds text no Q5 password can be."""
-
-
 class FormError(Exception):
     """A form input that cannot be taken: the field to show the error at, and its key."""
 
@@ -54,12 +46,15 @@ def uid_from_input(value: object) -> int:
 def key_from_input(user_input: dict[str, Any]) -> bytes:
     """Return the AES key from the form: the key if given, else derived from the password."""
     if key_text := str(user_input.get(CONF_KEY) or "").strip():
-        return key_from_hex(key_text)
+        try:
+            return key_from_hex(key_text)
+        except InvalidKeyError as err:
+            raise FormError(CONF_KEY, "invalid_key") from err
     if passphrase := str(user_input.get(CONF_PASSPHRASE) or ""):
         if len(passphrase) > MAX_PASSPHRASE_CHARS or not _is_utf8(passphrase):
-            raise InvalidPassphraseError
+            raise FormError(CONF_PASSPHRASE, "invalid_passphrase")
         return key_from_passphrase(passphrase)
-    raise MissingSecretError
+    raise FormError("base", "missing_secret")
 
 
 def _is_utf8(text: str) -> bool:
@@ -75,14 +70,7 @@ async def async_validate_key(
     hass: HomeAssistant, user_input: dict[str, Any], uploads: Iterable[CachedUpload | None]
 ) -> tuple[bytes, str | None]:
     """Return the form's key and the device name it revealed; raise `FormError` if unfit."""
-    try:
-        key = key_from_input(user_input)
-    except InvalidPassphraseError as err:
-        raise FormError(CONF_PASSPHRASE, "invalid_passphrase") from err
-    except InvalidKeyError as err:
-        raise FormError(CONF_KEY, "invalid_key") from err
-    except MissingSecretError as err:
-        raise FormError("base", "missing_secret") from err
+    key = key_from_input(user_input)
     check = await hass.async_add_executor_job(
         check_key, [upload for upload in uploads if upload is not None], key
     )

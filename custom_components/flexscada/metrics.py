@@ -22,7 +22,7 @@ from homeassistant.const import (
     UnitOfTemperature,
 )
 
-from .protocol import Channel, Field, FieldKind
+from .protocol import Channel, Field, FieldKind, readings
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +139,9 @@ def metric_translation_key(field: Field) -> str:
     return metric if metric in SENSOR_METRIC_KEYS else "other_metric"
 
 
-# Metrics named after their relay or feed ("relay_fuse", "feed_value").
-_RELAY_METRIC_KEYS = frozenset({"fuse", "hvd", "lvd", "amperage", "power", "state"})
-_FEED_METRIC_KEYS = frozenset({"state", "value"})
+# Metrics named after their relay or feed ("relay_fuse", "feed_value"): every one they offer.
+_RELAY_METRIC_KEYS = readings.KNOWN_METRICS["relays"]
+_FEED_METRIC_KEYS = readings.KNOWN_METRICS["mfeeds"]
 
 # Every float32 metric name with a sensor translation of its own in strings.json.
 SENSOR_METRIC_KEYS: frozenset[str] = frozenset(
