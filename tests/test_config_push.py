@@ -349,6 +349,12 @@ async def test_forbidden_key_refused(
     ("changes", "problem", "key"),
     [
         ({"upload_interval": 7}, "config_value_invalid", "upload_interval"),
+        pytest.param(
+            {"upload_interval": "1" * 5000},
+            "config_value_invalid",
+            "upload_interval",
+            id="5000-digits",
+        ),
         ({"inputs.1.logging": ["avg", "bogus"]}, "config_value_invalid", "inputs.1.logging"),
         ({"inputs.9.label": "Nine"}, "config_channel_unknown", "inputs.9.label"),
     ],

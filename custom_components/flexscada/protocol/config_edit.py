@@ -122,8 +122,10 @@ def _text(key: str, value: object) -> str:
 
 
 def _choice(key: str, value: object, choices: tuple[int, ...]) -> int:
-    if isinstance(value, str) and value.isdecimal():
-        value = int(value)
+    # A text is compared to the choices' own text, never converted: int() of an unbounded
+    # digit string raises past Python's digit limit (and costs time before it).
+    if isinstance(value, str):
+        value = next((choice for choice in choices if str(choice) == value), None)
     if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
         raise ConfigEditError(
             EditProblem.INVALID_VALUE, key, f"expected one of {', '.join(map(str, choices))}"
@@ -169,9 +171,12 @@ def _channel_entry(doc: dict[str, Any], section: str, channel: str, key: str) ->
     entry: object = None
     if isinstance(entries, Mapping):
         entry = entries.get(channel)
-    elif isinstance(entries, list) and channel.isdecimal():
-        index = int(channel)
-        if array_channel_key(index) == channel and index < len(entries):
+    elif isinstance(entries, list):
+        # Matched as text: the channel is the caller's, of any length (see `_choice`).
+        index = next(
+            (index for index in range(len(entries)) if array_channel_key(index) == channel), None
+        )
+        if index is not None:
             entry = entries[index]
     if not isinstance(entry, dict):
         raise ConfigEditError(
