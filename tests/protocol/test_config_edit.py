@@ -178,6 +178,17 @@ def test_result_must_fit_the_device(example_raw: dict[str, Any]) -> None:
     assert "32001" in err.detail
 
 
+def test_size_is_the_text_as_sent(example_raw: dict[str, Any]) -> None:
+    """Non-ASCII goes out escaped (6 characters each): the device's limit applies to that."""
+    example_raw["script"] = ""
+    room = MAX_DEVICE_CONFIG_CHARS - config_size(example_raw)
+    example_raw["script"] = "\u20ac" * (room // 6 + 1)  # 6 characters each as sent
+    as_characters = json.dumps(example_raw, separators=(",", ":"), ensure_ascii=False)
+    assert len(as_characters) < MAX_DEVICE_CONFIG_CHARS
+    err = refused(example_raw, {"name": example_raw["name"]})
+    assert err.problem is EditProblem.TOO_LARGE
+
+
 def test_same_settings_ignores_version(example_raw: dict[str, Any]) -> None:
     """Two configs equal but for the version have the same settings."""
     assert same_settings(example_raw, edit(example_raw, {}))

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 import copy
 from dataclasses import dataclass
 from enum import StrEnum
-import json
 from typing import Any, Final
 
 from .config import compile_layout, parse_config
+from .config_json import wire_json
 from .errors import Q5ProtocolError
 from .model import DeviceConfig
 from .readings import (
@@ -202,8 +202,8 @@ def _apply(doc: dict[str, Any], key: str, value: object) -> None:
 
 
 def config_size(raw: Mapping[str, Any]) -> int:
-    """Return the characters of a config as pushed (compact JSON, as in the reply)."""
-    return len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+    """Return the characters of a config as pushed (its JSON text in the reply)."""
+    return len(wire_json(raw))
 
 
 def apply_config_changes(
