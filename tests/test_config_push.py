@@ -500,7 +500,7 @@ async def test_pending_config_survives_restart(
 
     pending = runtime(setup_entry).config_push.pending
     assert pending is not None
-    assert pending.deliveries == 1
+    assert (pending.deliveries, pending.sent) == (1, True)
     assert state_of(hass, UPLOAD_INTERVAL_ID)[0] == "60"
     _, reply = await q5.upload()
     assert reply["cfg"]["upload_interval"] == 60
