@@ -430,6 +430,8 @@ async def test_device_rejecting_the_push(
     assert runtime(setup_entry).name == "Example Repeater Site"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_CONFIG_REJECTED, UID))
     assert issue is not None
+    # Nothing raises it again after a restart: it stays until the next push or a new key.
+    assert (issue.severity, issue.is_persistent) == (ir.IssueSeverity.WARNING, True)
     assert issue.translation_placeholders == {
         "device": "Example Repeater Site",
         "version": "43",

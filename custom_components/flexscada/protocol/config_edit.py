@@ -41,8 +41,8 @@ INTERVAL_CHOICES: Final = (1, 10, 60, 300, 600, 1800, 3600, 14400, 28800, 86400)
 #: Top-level keys and the check their value must pass.
 DEVICE_KEYS: Final = ("name", "upload_interval", "measurement_interval")
 
-#: Relay power-up state (`default`): 0 the relay starts off, 1 it starts on.
-RELAY_POWER_UP_STATES: Final = (0, 1)
+#: Relay power-up state (`default`): the relay starts off (0) or on (1).
+RELAY_POWER_UP_STATES: Final[Mapping[int, str]] = {0: "off", 1: "on"}
 
 #: The metric names a channel's `logging` array may hold, per section: what the parser knows,
 #: by their current names (older firmware's power-metric names are read, never written).
@@ -149,7 +149,7 @@ def _channel_value(section: str, key: str, name: str, value: object) -> object:
     if name == "default":
         if isinstance(value, bool):
             value = int(value)
-        return _choice(key, value, RELAY_POWER_UP_STATES)
+        return _choice(key, value, tuple(RELAY_POWER_UP_STATES))
     # logging
     allowed = LOGGABLE_METRICS[section]
     if (
