@@ -4,7 +4,9 @@
 
 * `to_send(counted)` while building the reply to a processed upload (answered 200 with it): the
   pending raw config, or None. It is counted as a delivery only in the reply to an upload with
-  new rows: a reply to a duplicate may go to whoever replayed a capture, not to the device;
+  new rows: a reply to a duplicate may go to whoever replayed a capture, not to the device.
+  Any reply marks it `sent`, though (it may be the device's retransmission): a change stacked
+  on a sent config gets the next version;
 * `resolve(reported_version, current_version)`: whether the device adopted the pending config
   (it reports the pending version: judged on every authentic upload, as only the device can
   seal one), rejected it (an upload with new rows still reports the old version after
