@@ -11,6 +11,7 @@ from datetime import timedelta
 from http import HTTPStatus
 import logging
 from typing import Any
+from unittest.mock import patch
 
 from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
@@ -207,12 +208,84 @@ async def test_measurement_interval_select_stacks_on_pending(
     assert reply["cfg"]["version"] == 43
     assert (reply["cfg"]["upload_interval"], reply["cfg"]["measurement_interval"]) == (600, 10)
 
-    # Choosing the device's own value again leaves nothing to push for that key.
+    # Once sent, the device may run it: going back to its old values is a change of its own.
     await select(hass, UPLOAD_INTERVAL_ID, "300")
     await select(hass, f"{UID}_measurement_interval", "60")
     _, reply = await q5.upload()
+    assert reply["cfg"]["version"] == 44
+    assert (reply["cfg"]["upload_interval"], reply["cfg"]["measurement_interval"]) == (300, 60)
+
+
+async def test_undoing_a_change_never_sent_leaves_nothing_to_push(
+    hass: HomeAssistant, q5: FakeQ5
+) -> None:
+    """Choosing the device's own value again before any reply carried the change: no push."""
+    await select(hass, UPLOAD_INTERVAL_ID, "600")
+    await select(hass, UPLOAD_INTERVAL_ID, "300")
+    _, reply = await q5.upload()
     assert "cfg" not in reply
     assert state_of(hass, UPLOAD_INTERVAL_ID)[1]["pending"] is False
+
+
+async def test_choosing_the_pending_value_again_keeps_its_version(
+    hass: HomeAssistant, q5: FakeQ5, setup_entry: MockConfigEntry
+) -> None:
+    """Re-choosing what is already pending (and sent) changes nothing, not even the version."""
+    await select(hass, UPLOAD_INTERVAL_ID, "60")
+    await q5.upload()
+    await select(hass, UPLOAD_INTERVAL_ID, "60")
+    _, reply = await q5.upload()
+    assert reply["cfg"]["version"] == 43
+    pending = runtime(setup_entry).config_push.pending
+    assert pending is not None
+    assert pending.deliveries == 2
+
+
+@pytest.mark.parametrize("retransmission", [False, True])
+async def test_change_stacked_on_a_sent_push_gets_the_next_version(
+    hass: HomeAssistant,
+    q5: FakeQ5,
+    setup_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+    retransmission: bool,
+) -> None:
+    """A device that adopted a sent push is not taken to run a change stacked on it later.
+
+    The stacked change gets the next version; the device reporting the sent one is asked for
+    its config, which wins (its rows are never decoded with the stacked layout). A reply to a
+    retransmission (no delivery counted) reaches the device too.
+    """
+    if retransmission:
+        body = measurement_packet(q5.config, [(q5.epoch, q5.last_values)])  # rows seen before
+        await select(hass, UPLOAD_INTERVAL_ID, "60")
+        status, reply = await post_measurement(q5.client, body)
+    else:
+        await select(hass, UPLOAD_INTERVAL_ID, "60")
+        status, reply = await q5.upload()
+    assert (status, reply["cfg"]["version"]) == (HTTPStatus.OK, 43)
+    q5.adopt(reply["cfg"])
+    # Another change before the device's next upload: a metric more changes the layout.
+    await update_config(hass, {"ds18b20.1.logging": ["inst", "max"]})
+    pending = runtime(setup_entry).config_push.pending
+    assert pending is not None
+    assert pending.version == 44
+    assert pending.config.upload_interval == 60
+
+    status, reply = await q5.upload()  # runs the sent config, version 43
+    assert (status, reply) == (HTTPStatus.CONFLICT, {"Cmd": "getcfg"})
+    assert await post_config(q5.client, q5.config) == HTTPStatus.OK
+    await hass.async_block_till_done()
+    device = runtime(setup_entry)
+    assert device.config_push.pending is None
+    assert device.config is not None
+    assert (device.config.version, device.config.upload_interval) == (43, 60)
+    assert "the device's config wins" in caplog.text
+    status, reply = await q5.upload()
+    await hass.async_block_till_done()
+    assert status == HTTPStatus.OK
+    assert "cfg" not in reply
+    state, _ = state_of(hass, f"{UID}_inputs_1_avg")
+    assert float(state) == q5.last_values["inputs.1.avg"]
 
 
 async def test_relabel_and_log_another_metric(
@@ -276,6 +349,12 @@ async def test_forbidden_key_refused(
     ("changes", "problem", "key"),
     [
         ({"upload_interval": 7}, "config_value_invalid", "upload_interval"),
+        pytest.param(
+            {"upload_interval": "1" * 5000},
+            "config_value_invalid",
+            "upload_interval",
+            id="5000-digits",
+        ),
         ({"inputs.1.logging": ["avg", "bogus"]}, "config_value_invalid", "inputs.1.logging"),
         ({"inputs.9.label": "Nine"}, "config_channel_unknown", "inputs.9.label"),
     ],
@@ -351,6 +430,8 @@ async def test_device_rejecting_the_push(
     assert runtime(setup_entry).name == "Example Repeater Site"
     issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id(ISSUE_CONFIG_REJECTED, UID))
     assert issue is not None
+    # Nothing raises it again after a restart: it stays until the next push or a new key.
+    assert (issue.severity, issue.is_persistent) == (ir.IssueSeverity.WARNING, True)
     assert issue.translation_placeholders == {
         "device": "Example Repeater Site",
         "version": "43",
@@ -421,7 +502,7 @@ async def test_pending_config_survives_restart(
 
     pending = runtime(setup_entry).config_push.pending
     assert pending is not None
-    assert pending.deliveries == 1
+    assert (pending.deliveries, pending.sent) == (1, True)
     assert state_of(hass, UPLOAD_INTERVAL_ID)[0] == "60"
     _, reply = await q5.upload()
     assert reply["cfg"]["upload_interval"] == 60
@@ -572,3 +653,28 @@ async def test_config_change_not_saved_is_not_queued(
     assert runtime(setup_entry).config_push.pending is None
     _, reply = await q5.upload()
     assert "cfg" not in reply
+
+
+async def test_failed_save_keeps_what_an_upload_settled_meanwhile(
+    hass: HomeAssistant, q5: FakeQ5, setup_entry: MockConfigEntry
+) -> None:
+    """A change whose save fails after an upload sent and adopted it is not rolled back."""
+    await update_config(hass, {"name": "First"})
+    device = runtime(setup_entry)
+
+    async def upload_then_fail() -> None:
+        _, reply = await q5.upload()  # the staged change goes out...
+        q5.adopt(reply["cfg"])
+        assert (await q5.upload())[0] == HTTPStatus.OK  # ...and the device runs it
+        raise HomeAssistantError("the disk is full")
+
+    with (
+        patch.object(device, "async_save", upload_then_fail),
+        pytest.raises(HomeAssistantError),
+    ):
+        await update_config(hass, {"name": "Second"})
+    assert device.config_push.pending is None
+    status, reply = await q5.upload()
+    assert status == HTTPStatus.OK
+    assert "cfg" not in reply
+    assert device.name == "Second"

@@ -287,6 +287,17 @@ DAMAGE = {
             "last_cmd_id_ack": 0,
         },
     ),
+    "pending config not an object": _set("pending_config", ["config"]),
+    "pending deliveries as string": _set(
+        "pending_config", {"config": example_config(), "deliveries": "3"}
+    ),
+    "pending deliveries as bool": _set(
+        "pending_config", {"config": example_config(), "deliveries": True}
+    ),
+    "pending config as string": _set("pending_config", {"config": "{}", "deliveries": 1}),
+    "pending sent as number": _set(
+        "pending_config", {"config": example_config(), "deliveries": 1, "sent": 1}
+    ),
     "data not an object": _envelope("data", [1, 2]),
     "no data in the envelope": lambda envelope: envelope.pop("data"),
     "older version, no migration": _envelope("version", 0),

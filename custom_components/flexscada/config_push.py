@@ -4,7 +4,9 @@
 
 * `to_send(counted)` while building the reply to a processed upload (answered 200 with it): the
   pending raw config, or None. It is counted as a delivery only in the reply to an upload with
-  new rows: a reply to a duplicate may go to whoever replayed a capture, not to the device;
+  new rows: a reply to a duplicate may go to whoever replayed a capture, not to the device.
+  Any reply marks it `sent`, though (it may be the device's retransmission): a change stacked
+  on a sent config gets the next version;
 * `resolve(reported_version, current_version)`: whether the device adopted the pending config
   (it reports the pending version: judged on every authentic upload, as only the device can
   seal one), rejected it (an upload with new rows still reports the old version after
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -45,6 +47,7 @@ class StoredPendingConfig(TypedDict):
 
     config: dict[str, Any]
     deliveries: int
+    sent: NotRequired[bool]  # absent in stores written before it: `deliveries > 0` then
 
 
 class PushOutcome(StrEnum):
@@ -64,6 +67,8 @@ class PendingConfig:
     raw: dict[str, Any]
     config: DeviceConfig
     deliveries: int = 0
+    #: In a reply at all, counted or not: a reply to a retransmission reaches the device too.
+    sent: bool = False
 
     @property
     def version(self) -> int:
@@ -88,13 +93,16 @@ class ConfigPush:
             config = parse_config(stored["config"])
         except Q5ProtocolError:  # we validated it before storing; never expected
             return cls(uid)
-        return cls(uid, PendingConfig(stored["config"], config, stored["deliveries"]))
+        deliveries = stored["deliveries"]
+        sent = stored.get("sent", deliveries > 0)
+        return cls(uid, PendingConfig(stored["config"], config, deliveries, sent))
 
     def as_stored(self) -> StoredPendingConfig | None:
         """Return what to persist."""
         if self.pending is None:
             return None
-        return {"config": self.pending.raw, "deliveries": self.pending.deliveries}
+        pending = self.pending
+        return {"config": pending.raw, "deliveries": pending.deliveries, "sent": pending.sent}
 
     def stage(self, raw: dict[str, Any], config: DeviceConfig) -> None:
         """Make a validated config the pending one; it is delivered from the next reply on."""
@@ -111,6 +119,7 @@ class ConfigPush:
             return None
         if counted:
             self.pending.deliveries += 1
+        self.pending.sent = True
         return self.pending.raw
 
     def resolve(self, reported_version: int, current_version: int | None) -> PushOutcome:
@@ -180,8 +189,12 @@ def wanted_config(host: ConfigPushHost) -> DeviceConfig | None:
 async def async_push_config_changes(host: ConfigPushHost, changes: Mapping[str, Any]) -> None:
     """Validate changes and queue the changed config for the device's next upload.
 
-    Changes stack on a config still pending; its version stays the device's + 1. Nothing is
-    queued when a change is refused (ServiceValidationError naming the key).
+    Changes stack on a config still pending. Its version stays the device's + 1 while nothing
+    sent it; once a reply carried it the device may run it already, so the stacked config gets
+    the next version: an upload reporting the sent one is then asked for its config (409 +
+    getcfg), and that config settles the push (`device_sent_config`), rather than being decoded
+    with the stacked config's layout. Nothing is queued when a change is refused
+    (ServiceValidationError naming the key).
     """
     if host.config is None:
         raise ServiceValidationError(
@@ -189,19 +202,27 @@ async def async_push_config_changes(host: ConfigPushHost, changes: Mapping[str, 
             translation_key="config_unknown",
             translation_placeholders={"device": host.name},
         )
-    push = host.config_push
+    push, config = host.config_push, host.config
     previous = push.pending
-    base = push.pending.raw if push.pending is not None else host.config.raw
+    version_after = config.version + 1
+    if previous is None:
+        base, version = config.raw, version_after
+    else:
+        base, version = previous.raw, previous.version + (1 if previous.sent else 0)
     try:
-        edit = apply_config_changes(base, changes, version=host.config.version + 1)
+        edit = apply_config_changes(base, changes, version=version)
     except ConfigEditError as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key=err.problem,
             translation_placeholders={"device": host.name, "key": err.key, "detail": err.detail},
         ) from err
-    if same_settings(edit.raw, host.config.raw):
-        push.drop()  # the changes undo what was pending: nothing left to push
+    if previous is not None and same_settings(edit.raw, previous.raw):
+        return  # nothing new: what is pending stays, under its version
+    # A config stacked on a sent one has a later version than the device's + 1.
+    sent_before = previous is not None and (previous.sent or previous.version > version_after)
+    if same_settings(edit.raw, config.raw) and not sent_before:
+        push.drop()  # the changes undo what was pending and never sent: nothing left to push
         LOGGER.info("Device %s: no config change left to push", host.uid)
     else:
         push.stage(edit.raw, edit.config)
@@ -213,10 +234,14 @@ async def async_push_config_changes(host: ConfigPushHost, changes: Mapping[str, 
         )
     async_clear_issue(host.hass, ISSUE_CONFIG_REJECTED, host.uid)
     # Saved before the action returns: a pending config survives a restart.
+    staged = push.pending
     try:
         await host.async_save()
     except HomeAssistantError:
-        push.pending = previous  # not saved, so not queued
+        # Not saved, so not queued: undone unless an upload sent, adopted or settled it (or
+        # brought a config of the device's) during the save; then that is what holds.
+        if push.pending is staged and host.config is config and not (staged and staged.sent):
+            push.pending = previous
         raise
     host.async_notify_updated()
 

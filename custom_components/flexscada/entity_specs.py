@@ -38,12 +38,13 @@ from .protocol import (
     ResetRelay,
     readings,
 )
+from .protocol.config_edit import RELAY_POWER_UP_STATES
 
 #: A relay's trips (fuse, HVD, LVD): its 1-bit metrics besides its state; "reset" clears them.
 RELAY_TRIP_METRICS = readings.BIT_METRICS["relays"] - {"state"}
 
 #: Relay power-up states: the select option for each value of the relay's `default` key.
-RELAY_POWER_UP_OPTIONS: dict[int, str] = {0: "off", 1: "on"}
+RELAY_POWER_UP_OPTIONS: dict[int, str] = dict(RELAY_POWER_UP_STATES)
 
 
 @dataclass(frozen=True, kw_only=True)

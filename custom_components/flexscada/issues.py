@@ -49,14 +49,23 @@ def async_raise_wrong_key(hass: HomeAssistant, uid: int, device: str, failures: 
 
 
 @callback
-def _async_raise(hass: HomeAssistant, kind: str, uid: int, **placeholders: str) -> None:
+def _async_raise(
+    hass: HomeAssistant,
+    kind: str,
+    uid: int,
+    *,
+    severity: ir.IssueSeverity = ir.IssueSeverity.ERROR,
+    is_persistent: bool = False,
+    **placeholders: str,
+) -> None:
     """Raise (or update) one kind of issue of one device; the kind is its translation key."""
     ir.async_create_issue(
         hass,
         DOMAIN,
         issue_id(kind, uid),
         is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
+        is_persistent=is_persistent,
+        severity=severity,
         translation_key=kind,
         translation_placeholders=placeholders,
     )
@@ -67,20 +76,16 @@ def async_raise_config_rejected(
     hass: HomeAssistant, uid: int, *, device: str, version: int, deliveries: int
 ) -> None:
     """Report that the device kept its own config after a pushed one was delivered repeatedly."""
-    ir.async_create_issue(
+    _async_raise(
         hass,
-        DOMAIN,
-        issue_id(ISSUE_CONFIG_REJECTED, uid),
-        is_fixable=False,
+        ISSUE_CONFIG_REJECTED,
+        uid,
         # Nothing re-raises it after a restart (the push is gone): kept until the next change.
         is_persistent=True,
         severity=ir.IssueSeverity.WARNING,
-        translation_key=ISSUE_CONFIG_REJECTED,
-        translation_placeholders={
-            "device": device,
-            "version": str(version),
-            "deliveries": str(deliveries),
-        },
+        device=device,
+        version=str(version),
+        deliveries=str(deliveries),
     )
 
 

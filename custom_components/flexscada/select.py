@@ -9,7 +9,8 @@ device config through the entity set.
 
 from __future__ import annotations
 
-from typing import Any, override
+from collections.abc import Mapping
+from typing import Any, Final, override
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
@@ -25,13 +26,16 @@ from .protocol.config_edit import INTERVAL_CHOICES, config_value
 
 PARALLEL_UPDATES = 0
 
+#: The option showing each interval (seconds) the device offers.
+INTERVAL_OPTIONS: Final[Mapping[int, str]] = {seconds: str(seconds) for seconds in INTERVAL_CHOICES}
+
 #: The device's intervals; `key` is the config key and the translation key.
 INTERVAL_SELECTS: tuple[SelectEntityDescription, ...] = tuple(
     SelectEntityDescription(
         key=key,
         translation_key=key,
         entity_category=EntityCategory.CONFIG,
-        options=[str(seconds) for seconds in INTERVAL_CHOICES],
+        options=list(INTERVAL_OPTIONS.values()),
     )
     for key in ("upload_interval", "measurement_interval")
 )
@@ -54,14 +58,8 @@ class Q5SettingSelect(Q5Entity, SelectEntity):
     """One device setting: shows the pushed value while it is pending, queues a push."""
 
     entity_description: SelectEntityDescription
-
-    def _option_of(self, value: object) -> str | None:
-        """Return the option showing a config value; None for a value the options lack."""
-        raise NotImplementedError
-
-    def _value_of(self, option: str) -> int:
-        """Return the config value of an option."""
-        raise NotImplementedError
+    #: The option showing each config value the setting can have.
+    _option_by_value: Mapping[int, str]
 
     @override
     def _written_from(self) -> object:
@@ -71,11 +69,15 @@ class Q5SettingSelect(Q5Entity, SelectEntity):
     @property
     @override
     def current_option(self) -> str | None:
-        """Return the value being pushed while it is pending, else the device's."""
+        """Return the value being pushed while it is pending, else the device's.
+
+        None for a value the options lack (set elsewhere); `true` is no 1 here, as in JSON.
+        """
         config = wanted_config(self.device)
         if config is None:
             return None
-        return self._option_of(config_value(config.raw, self.entity_description.key))
+        value = config_value(config.raw, self.entity_description.key)
+        return self._option_by_value.get(value) if type(value) is int else None
 
     @property
     @override
@@ -93,41 +95,23 @@ class Q5SettingSelect(Q5Entity, SelectEntity):
     @override
     async def async_select_option(self, option: str) -> None:
         """Queue a config with the new value for the device's next upload."""
-        await async_push_config_changes(
-            self.device, {self.entity_description.key: self._value_of(option)}
-        )
+        value = next(value for value, shown in self._option_by_value.items() if shown == option)
+        await async_push_config_changes(self.device, {self.entity_description.key: value})
 
 
 class Q5IntervalSelect(Q5SettingSelect):
     """The device's upload or measurement interval, in seconds."""
+
+    _option_by_value = INTERVAL_OPTIONS
 
     def __init__(self, device: Q5Device, description: SelectEntityDescription) -> None:
         """Initialize from the device runtime and the setting's description."""
         super().__init__(device, f"{device.uid}_{description.key}")
         self.entity_description = description
 
-    @override
-    def _option_of(self, value: object) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return None
-        return str(value) if str(value) in self.options else None
-
-    @override
-    def _value_of(self, option: str) -> int:
-        return int(option)
-
 
 class Q5PowerUpSelect(Q5SettingSelect, Q5ChannelEntity):
     """A relay's power-up state (its `default` config key)."""
 
     entity_description: Q5RelayPowerUpSelectEntityDescription
-
-    @override
-    def _option_of(self, value: object) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return None
-        return RELAY_POWER_UP_OPTIONS.get(value)
-
-    @override
-    def _value_of(self, option: str) -> int:
-        return next(value for value, name in RELAY_POWER_UP_OPTIONS.items() if name == option)
+    _option_by_value = RELAY_POWER_UP_OPTIONS

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import ATTR_DEVICE_ID
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import ServiceValidationError
@@ -13,7 +12,7 @@ import probatio
 
 from .config_push import async_push_config_changes
 from .const import DOMAIN
-from .device import Q5Device
+from .device import Q5Device, loaded_device
 
 SERVICE_UPDATE_DEVICE_CONFIG: Final = "update_device_config"
 ATTR_CHANGES: Final = "changes"
@@ -35,13 +34,12 @@ def _device_runtime(hass: HomeAssistant, device_id: str) -> Q5Device:
             entry = hass.config_entries.async_get_entry(entry_id)
             if entry is None or entry.domain != DOMAIN:
                 continue
-            if entry.state is not ConfigEntryState.LOADED:
+            if (runtime := loaded_device(entry)) is None:
                 raise ServiceValidationError(
                     translation_domain=DOMAIN,
                     translation_key="device_not_loaded",
                     translation_placeholders={"device": entry.title},
                 )
-            runtime: Q5Device = entry.runtime_data
             return runtime
     raise ServiceValidationError(
         translation_domain=DOMAIN,

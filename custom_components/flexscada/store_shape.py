@@ -33,6 +33,7 @@ _FRESHNESS_SHAPE: dict[str, tuple[type, ...]] = {
     "uploads_duplicate": _INT,
 }
 _QUEUE_SHAPE: dict[str, tuple[type, ...]] = {"next_id": _INT, "last_ack": _INT, "pending": (list,)}
+_PENDING_CONFIG_SHAPE: dict[str, tuple[type, ...]] = {"config": (dict,), "deliveries": _INT}
 
 
 def _is(value: object, types: tuple[type, ...]) -> bool:
@@ -62,6 +63,10 @@ def check_shape(stored: object) -> None:
         raise TypeError(f"meta is {stored['meta']!r}")
     if stored["commands"] is not None:
         _check_fields("commands.", stored["commands"], _QUEUE_SHAPE)
+    if (pending := stored.get("pending_config")) is not None:
+        _check_fields("pending_config.", pending, _PENDING_CONFIG_SHAPE)
+        if not _is(pending.get("sent", False), (bool,)):
+            raise TypeError(f"pending_config.sent is {pending['sent']!r}")
     if (freshness := stored.get("freshness")) is not None:
         _check_fields("freshness.", freshness, _FRESHNESS_SHAPE)
         for digests in (freshness["seen"], freshness["ahead"]):

@@ -126,6 +126,10 @@ def test_keys_outside_the_allow_list_refused(example_raw: dict[str, Any], key: s
         ("inputs.1.logging", ["avg", "avg"]),
         ("inputs.1.logging", ["amperage"]),
         ("power_metrics.0.logging", ["power"]),
+        # Past Python's 4,300-digit int() limit: refused, never converted.
+        pytest.param("upload_interval", "1" * 5000, id="interval-5000-digits"),
+        pytest.param("relays.1.default", "1" * 5000, id="default-5000-digits"),
+        ("upload_interval", "060"),
     ],
 )
 def test_invalid_values_refused(example_raw: dict[str, Any], key: str, value: object) -> None:
@@ -149,6 +153,9 @@ def test_array_shaped_relays(example_raw: dict[str, Any]) -> None:
     assert raw["relays"][0]["label"] == "First"
     assert refused(example_raw, {"relays.1.x": 1}).problem is EditProblem.FORBIDDEN_KEY
     assert refused(example_raw, {"relays.9.label": "x"}).problem is EditProblem.UNKNOWN_CHANNEL
+    for channel in ("00", "1" * 5000):  # not an index's text, however long
+        key = f"relays.{channel}.label"
+        assert refused(example_raw, {key: "x"}).problem is EditProblem.UNKNOWN_CHANNEL
 
 
 def test_result_must_compile(example_raw: dict[str, Any]) -> None:
@@ -169,6 +176,17 @@ def test_result_must_fit_the_device(example_raw: dict[str, Any]) -> None:
     err = refused(example_raw, {"name": "x"})
     assert err.problem is EditProblem.TOO_LARGE
     assert "32001" in err.detail
+
+
+def test_size_is_the_text_as_sent(example_raw: dict[str, Any]) -> None:
+    """Non-ASCII goes out escaped (6 characters each): the device's limit applies to that."""
+    example_raw["script"] = ""
+    room = MAX_DEVICE_CONFIG_CHARS - config_size(example_raw)
+    example_raw["script"] = "\u20ac" * (room // 6 + 1)  # 6 characters each as sent
+    as_characters = json.dumps(example_raw, separators=(",", ":"), ensure_ascii=False)
+    assert len(as_characters) < MAX_DEVICE_CONFIG_CHARS
+    err = refused(example_raw, {"name": example_raw["name"]})
+    assert err.problem is EditProblem.TOO_LARGE
 
 
 def test_same_settings_ignores_version(example_raw: dict[str, Any]) -> None:

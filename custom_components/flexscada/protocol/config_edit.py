@@ -17,10 +17,10 @@ from collections.abc import Mapping
 import copy
 from dataclasses import dataclass
 from enum import StrEnum
-import json
 from typing import Any, Final
 
 from .config import compile_layout, parse_config
+from .config_json import wire_json
 from .errors import Q5ProtocolError
 from .model import DeviceConfig
 from .readings import (
@@ -41,8 +41,8 @@ INTERVAL_CHOICES: Final = (1, 10, 60, 300, 600, 1800, 3600, 14400, 28800, 86400)
 #: Top-level keys and the check their value must pass.
 DEVICE_KEYS: Final = ("name", "upload_interval", "measurement_interval")
 
-#: Relay power-up state (`default`): 0 the relay starts off, 1 it starts on.
-RELAY_POWER_UP_STATES: Final = (0, 1)
+#: Relay power-up state (`default`): the relay starts off (0) or on (1).
+RELAY_POWER_UP_STATES: Final[Mapping[int, str]] = {0: "off", 1: "on"}
 
 #: The metric names a channel's `logging` array may hold, per section: what the parser knows,
 #: by their current names (older firmware's power-metric names are read, never written).
@@ -122,8 +122,10 @@ def _text(key: str, value: object) -> str:
 
 
 def _choice(key: str, value: object, choices: tuple[int, ...]) -> int:
-    if isinstance(value, str) and value.isdecimal():
-        value = int(value)
+    # A text is compared to the choices' own text, never converted: int() of an unbounded
+    # digit string raises past Python's digit limit (and costs time before it).
+    if isinstance(value, str):
+        value = next((choice for choice in choices if str(choice) == value), None)
     if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
         raise ConfigEditError(
             EditProblem.INVALID_VALUE, key, f"expected one of {', '.join(map(str, choices))}"
@@ -147,7 +149,7 @@ def _channel_value(section: str, key: str, name: str, value: object) -> object:
     if name == "default":
         if isinstance(value, bool):
             value = int(value)
-        return _choice(key, value, RELAY_POWER_UP_STATES)
+        return _choice(key, value, tuple(RELAY_POWER_UP_STATES))
     # logging
     allowed = LOGGABLE_METRICS[section]
     if (
@@ -169,9 +171,12 @@ def _channel_entry(doc: dict[str, Any], section: str, channel: str, key: str) ->
     entry: object = None
     if isinstance(entries, Mapping):
         entry = entries.get(channel)
-    elif isinstance(entries, list) and channel.isdecimal():
-        index = int(channel)
-        if array_channel_key(index) == channel and index < len(entries):
+    elif isinstance(entries, list):
+        # Matched as text: the channel is the caller's, of any length (see `_choice`).
+        index = next(
+            (index for index in range(len(entries)) if array_channel_key(index) == channel), None
+        )
+        if index is not None:
             entry = entries[index]
     if not isinstance(entry, dict):
         raise ConfigEditError(
@@ -197,8 +202,8 @@ def _apply(doc: dict[str, Any], key: str, value: object) -> None:
 
 
 def config_size(raw: Mapping[str, Any]) -> int:
-    """Return the characters of a config as pushed (compact JSON, as in the reply)."""
-    return len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
+    """Return the characters of a config as pushed (its JSON text in the reply)."""
+    return len(wire_json(raw))
 
 
 def apply_config_changes(

@@ -46,6 +46,16 @@ def load_json(text: str | bytes | bytearray | memoryview) -> object:
         raise BadConfigError(f"the config is not valid JSON: {err}") from None
 
 
+def wire_json(value: object) -> str:
+    """Return the JSON text the server sends the device: compact, ASCII only.
+
+    Non-ASCII characters go out escaped, six characters each. The reply is written with it, and
+    a pushed config measured with it against the device's limit, so the two cannot disagree.
+    No NaN/Infinity: the device's parser cannot be assumed to read them.
+    """
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
 def _refuse_constant(name: str) -> object:
     """Refuse NaN and Infinity: not JSON, and not something the store can write back."""
     raise ValueError(f"{name} is not a JSON value")

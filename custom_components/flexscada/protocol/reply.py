@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from .commands import Command
+from .config_json import wire_json
 from .crypto import seal, unseal
 from .errors import BadReplyError
 from .readings import GETCFG_KEY, GETCFG_VALUE, JSON_PADDING
@@ -44,9 +45,7 @@ def build_reply(
     reply = reply_json(getcfg=getcfg, time=time, config=config, commands=commands)
     if not reply:
         return b""
-    # allow_nan=False: the device's JSON parser cannot be assumed to read NaN/Infinity.
-    text = json.dumps(reply, separators=(",", ":"), allow_nan=False)
-    return seal(key, text.encode())
+    return seal(key, wire_json(reply).encode())
 
 
 def open_reply(key: bytes, data: bytes | memoryview) -> dict[str, Any]:
