@@ -7,6 +7,8 @@ drives Chromium over the DevTools protocol (a websocket, via aiohttp) to take:
   device.png          the device page with its entities
   relay-switched.png  the device page after a relay was switched on from Home Assistant
   relay-more-info.png the relay's more-info dialog (state and logbook)
+  upload-interval.png the upload interval's more-info dialog right after it was changed from Home
+                      Assistant: the new value, pending until the device reports the pushed config
   discovered.png      Devices & services with a second Q5 discovered (it was never added)
 """
 
@@ -131,6 +133,26 @@ def js_more_info(entity_id: str) -> str:
 }})()"""
 
 
+#: Expands the collapsed panels (the "Attributes" one) of the open more-info dialog.
+JS_EXPAND_MORE_INFO_PANELS = """(() => {
+  const deep = (root, tag, found = []) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.tagName === tag) found.push(el);
+      if (el.shadowRoot) deep(el.shadowRoot, tag, found);
+    }
+    return found;
+  };
+  const dialog = deep(document, 'HA-MORE-INFO-DIALOG')[0];
+  if (!dialog) return 0;
+  const panels = deep(dialog.shadowRoot || dialog, 'HA-EXPANSION-PANEL');
+  panels.forEach((panel) => { panel.expanded = true; });
+  return panels.length;
+})()"""
+#: The upload interval the picture shows being pushed (1 minute, slower than the demo's 10 s, so
+#: the device reports the new version a minute after it adopts it: the change stays pending).
+PUSHED_UPLOAD_INTERVAL = "60"
+
+
 def launch_chromium(port: int, profile: str) -> subprocess.Popen[bytes]:
     """Start headless Chromium with remote debugging on `port` and the empty `profile` dir."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -161,6 +183,36 @@ async def device_id_of(api: Api, entity_id: str) -> str:
     """Return the device id of an entity (through the template API)."""
     rendered = await api.post("/api/template", {"template": f"{{{{ device_id('{entity_id}') }}}}"})
     return str(rendered).strip()
+
+
+async def change_upload_interval(
+    tools: DevTools, api: Api, url: str, device_id: str, out_dir: Path
+) -> None:
+    """Change the upload interval from HA and picture its more-info dialog while it is pending."""
+    states = await api.our_states()
+    select = next((e for e in states if e.startswith("select.") and "upload_interval" in e), None)
+    if select is None:
+        raise RuntimeError("no upload interval select")
+    await tools.goto(f"{url}/config/devices/device/{device_id}")  # closes the relay's dialog
+    await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
+    await asyncio.sleep(4)
+    await api.post(
+        "/api/services/select/select_option",
+        {"entity_id": select, "option": PUSHED_UPLOAD_INTERVAL},
+    )
+
+    async def pending() -> bool:
+        return bool((await api.get(f"/api/states/{select}"))["attributes"].get("pending"))
+
+    await wait_for(f"{select} pending", pending, 10, every=0.3)
+    await tools.evaluate(js_more_info(select))
+    await asyncio.sleep(2)
+    if not await tools.evaluate(JS_EXPAND_MORE_INFO_PANELS):
+        raise RuntimeError("the more-info dialog has no attributes panel to expand")
+    await asyncio.sleep(1)
+    await tools.screenshot(out_dir / "upload-interval.png")
+    if not await pending():  # the picture must show what its caption says
+        raise RuntimeError(f"{select} was adopted before the picture was taken; run again")
 
 
 async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
@@ -215,6 +267,8 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
                 await tools.evaluate(js_more_info(switch))
                 await asyncio.sleep(4)
                 await tools.screenshot(out_dir / "relay-more-info.png")
+
+                await change_upload_interval(tools, api, state.url, device_id, out_dir)
 
                 await tools.goto(f"{state.url}/config/integrations/dashboard")
                 await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
