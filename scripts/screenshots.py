@@ -54,8 +54,9 @@ CHROMIUM_FLAGS = (
     "--force-color-profile=srgb",
 )
 WIDTH, HEIGHT = 1440, 1000
-#: The device page lists every entity: a taller viewport shows them all.
-DEVICE_PAGE_HEIGHT = 2000
+#: The device page lists every entity: a viewport this tall renders them all, then it is cut to
+#: the lowest card (the Configuration and Diagnostic sections come last).
+DEVICE_PAGE_HEIGHT = 4000
 
 
 class DevTools:
@@ -122,9 +123,9 @@ JS_ON_LOGIN_PAGE = (
 )
 
 
-def js_more_info(entity_id: str) -> str:
-    """Return JavaScript that opens an entity's more-info dialog."""
-    detail = json.dumps({"entityId": entity_id})
+def js_more_info(entity_id: str, view: str = "info") -> str:
+    """Return JavaScript that opens an entity's more-info dialog (view "details": attributes)."""
+    detail = json.dumps({"entityId": entity_id, "view": view})
     return f"""(() => {{
   const ha = document.querySelector('home-assistant');
   ha.dispatchEvent(new CustomEvent(
@@ -133,20 +134,17 @@ def js_more_info(entity_id: str) -> str:
 }})()"""
 
 
-#: Expands the collapsed panels (the "Attributes" one) of the open more-info dialog.
-JS_EXPAND_MORE_INFO_PANELS = """(() => {
-  const deep = (root, tag, found = []) => {
+#: The bottom edge of the lowest card on the page (cards live in shadow roots), in CSS pixels.
+JS_LOWEST_CARD_BOTTOM = """(() => {
+  let bottom = 0;
+  const walk = (root) => {
     for (const el of root.querySelectorAll('*')) {
-      if (el.tagName === tag) found.push(el);
-      if (el.shadowRoot) deep(el.shadowRoot, tag, found);
+      if (el.tagName === 'HA-CARD') bottom = Math.max(bottom, el.getBoundingClientRect().bottom);
+      if (el.shadowRoot) walk(el.shadowRoot);
     }
-    return found;
   };
-  const dialog = deep(document, 'HA-MORE-INFO-DIALOG')[0];
-  if (!dialog) return 0;
-  const panels = deep(dialog.shadowRoot || dialog, 'HA-EXPANSION-PANEL');
-  panels.forEach((panel) => { panel.expanded = true; });
-  return panels.length;
+  walk(document);
+  return Math.ceil(bottom);
 })()"""
 #: The upload interval the picture shows being pushed (1 minute, slower than the demo's 10 s, so
 #: the device reports the new version a minute after it adopts it: the change stays pending).
@@ -205,11 +203,8 @@ async def change_upload_interval(
         return bool((await api.get(f"/api/states/{select}"))["attributes"].get("pending"))
 
     await wait_for(f"{select} pending", pending, 10, every=0.3)
-    await tools.evaluate(js_more_info(select))
-    await asyncio.sleep(2)
-    if not await tools.evaluate(JS_EXPAND_MORE_INFO_PANELS):
-        raise RuntimeError("the more-info dialog has no attributes panel to expand")
-    await asyncio.sleep(1)
+    await tools.evaluate(js_more_info(select, "details"))  # its attributes: pending
+    await asyncio.sleep(3)
     await tools.screenshot(out_dir / "upload-interval.png")
     if not await pending():  # the picture must show what its caption says
         raise RuntimeError(f"{select} was adopted before the picture was taken; run again")
@@ -251,6 +246,9 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
                 if await tools.evaluate(JS_ON_LOGIN_PAGE):
                     raise RuntimeError("the frontend shows its login page: tokens not accepted")
                 await asyncio.sleep(6)  # let cards render and the next upload arrive
+                page_height = await tools.evaluate(JS_LOWEST_CARD_BOTTOM)
+                await tools.viewport(WIDTH, min(DEVICE_PAGE_HEIGHT, int(page_height) + 24))
+                await asyncio.sleep(1)
                 await tools.screenshot(out_dir / "device.png")
 
                 await api.post("/api/services/switch/turn_on", {"entity_id": switch})
