@@ -6,9 +6,10 @@ drives Chromium over the DevTools protocol (a websocket, via aiohttp) to take:
 
   device.png          the device page with its entities
   relay-switched.png  the device page after a relay was switched on from Home Assistant
-  relay-more-info.png the relay's more-info dialog (state and logbook)
-  upload-interval.png the upload interval's more-info dialog right after it was changed from Home
-                      Assistant: the new value, pending until the device reports the pushed config
+  relay-more-info.png the relay's more-info dialog (its state)
+  upload-interval.png the upload interval's more-info dialog (details view, with attributes)
+                      right after it was changed from Home Assistant: the new value, pending
+                      until the device reports the pushed config
   discovered.png      Devices & services with a second Q5 discovered (it was never added)
 """
 
