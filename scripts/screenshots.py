@@ -6,7 +6,10 @@ drives Chromium over the DevTools protocol (a websocket, via aiohttp) to take:
 
   device.png          the device page with its entities
   relay-switched.png  the device page after a relay was switched on from Home Assistant
-  relay-more-info.png the relay's more-info dialog (state and logbook)
+  relay-more-info.png the relay's more-info dialog (its state)
+  upload-interval.png the upload interval's more-info dialog (details view, with attributes)
+                      right after it was changed from Home Assistant: the new value, pending
+                      until the device reports the pushed config
   discovered.png      Devices & services with a second Q5 discovered (it was never added)
 """
 
@@ -52,8 +55,9 @@ CHROMIUM_FLAGS = (
     "--force-color-profile=srgb",
 )
 WIDTH, HEIGHT = 1440, 1000
-#: The device page lists every entity: a taller viewport shows them all.
-DEVICE_PAGE_HEIGHT = 2000
+#: The device page lists every entity: a viewport this tall renders them all, then it is cut to
+#: the lowest card (the Configuration and Diagnostic sections come last).
+DEVICE_PAGE_HEIGHT = 4000
 
 
 class DevTools:
@@ -120,15 +124,32 @@ JS_ON_LOGIN_PAGE = (
 )
 
 
-def js_more_info(entity_id: str) -> str:
-    """Return JavaScript that opens an entity's more-info dialog."""
-    detail = json.dumps({"entityId": entity_id})
+def js_more_info(entity_id: str, view: str = "info") -> str:
+    """Return JavaScript that opens an entity's more-info dialog (view "details": attributes)."""
+    detail = json.dumps({"entityId": entity_id, "view": view})
     return f"""(() => {{
   const ha = document.querySelector('home-assistant');
   ha.dispatchEvent(new CustomEvent(
     'hass-more-info', {{detail: {detail}, bubbles: true, composed: true}}));
   return true;
 }})()"""
+
+
+#: The bottom edge of the lowest card on the page (cards live in shadow roots), in CSS pixels.
+JS_LOWEST_CARD_BOTTOM = """(() => {
+  let bottom = 0;
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.tagName === 'HA-CARD') bottom = Math.max(bottom, el.getBoundingClientRect().bottom);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  return Math.ceil(bottom);
+})()"""
+#: The upload interval the picture shows being pushed (1 minute, slower than the demo's 10 s, so
+#: the device reports the new version a minute after it adopts it: the change stays pending).
+PUSHED_UPLOAD_INTERVAL = "60"
 
 
 def launch_chromium(port: int, profile: str) -> subprocess.Popen[bytes]:
@@ -161,6 +182,33 @@ async def device_id_of(api: Api, entity_id: str) -> str:
     """Return the device id of an entity (through the template API)."""
     rendered = await api.post("/api/template", {"template": f"{{{{ device_id('{entity_id}') }}}}"})
     return str(rendered).strip()
+
+
+async def change_upload_interval(
+    tools: DevTools, api: Api, url: str, device_id: str, out_dir: Path
+) -> None:
+    """Change the upload interval from HA and picture its more-info dialog while it is pending."""
+    states = await api.our_states()
+    select = next((e for e in states if e.startswith("select.") and "upload_interval" in e), None)
+    if select is None:
+        raise RuntimeError("no upload interval select")
+    await tools.goto(f"{url}/config/devices/device/{device_id}")  # closes the relay's dialog
+    await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
+    await asyncio.sleep(4)
+    await api.post(
+        "/api/services/select/select_option",
+        {"entity_id": select, "option": PUSHED_UPLOAD_INTERVAL},
+    )
+
+    async def pending() -> bool:
+        return bool((await api.get(f"/api/states/{select}"))["attributes"].get("pending"))
+
+    await wait_for(f"{select} pending", pending, 10, every=0.3)
+    await tools.evaluate(js_more_info(select, "details"))  # its attributes: pending
+    await asyncio.sleep(3)
+    await tools.screenshot(out_dir / "upload-interval.png")
+    if not await pending():  # the picture must show what its caption says
+        raise RuntimeError(f"{select} was adopted before the picture was taken; run again")
 
 
 async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
@@ -199,6 +247,9 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
                 if await tools.evaluate(JS_ON_LOGIN_PAGE):
                     raise RuntimeError("the frontend shows its login page: tokens not accepted")
                 await asyncio.sleep(6)  # let cards render and the next upload arrive
+                page_height = await tools.evaluate(JS_LOWEST_CARD_BOTTOM)
+                await tools.viewport(WIDTH, min(DEVICE_PAGE_HEIGHT, int(page_height) + 24))
+                await asyncio.sleep(1)
                 await tools.screenshot(out_dir / "device.png")
 
                 await api.post("/api/services/switch/turn_on", {"entity_id": switch})
@@ -215,6 +266,8 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
                 await tools.evaluate(js_more_info(switch))
                 await asyncio.sleep(4)
                 await tools.screenshot(out_dir / "relay-more-info.png")
+
+                await change_upload_interval(tools, api, state.url, device_id, out_dir)
 
                 await tools.goto(f"{state.url}/config/integrations/dashboard")
                 await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
