@@ -26,6 +26,7 @@ from typing import Any
 from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.const import EVENT_RECORDER_HOURLY_STATISTICS_GENERATED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, UnsupportedStorageVersionError
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
@@ -33,18 +34,19 @@ import numpy as np
 import numpy.typing as npt
 
 from .const import DOMAIN
-from .energy import HOUR_SECONDS, measurement_interval
+from .energy import HOUR_SECONDS
+from .logs import ThrottledLogger
 from .protocol import DecodedRows, DeviceConfig, Layout
 from .statistics_hours import (
     WINDOW,
     HourlyAggregates,
-    StatisticSources,
     StoredStatistics,
     statistic_sources,
     statistics_store,
 )
 from .statistics_import import async_energy_offsets, async_import_targets, build_rows
 from .statistics_ledger import ImportLedger
+from .store import DamagedStoreError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ class DeviceStatistics:
         self.hass = hass
         self.uid = uid
         self._store = statistics_store(hass, uid)
-        self.sources = StatisticSources((), (), measurement_interval(None))
+        self.sources = statistic_sources(uid, None, None)
         self.aggregates = HourlyAggregates()
         self.ledger = ImportLedger()
         # Guards the aggregates and the ledger while executor jobs read or change them.
@@ -79,16 +81,27 @@ class DeviceStatistics:
         self._timer: CALLBACK_TYPE | None = None
         self._import_task: asyncio.Task[None] | None = None
         self._import_again = False
+        self._retry_deferred = False
+        # Statistic id -> start of the 5-minute row whose negative offset was corrected.
+        self._corrected: dict[str, float] = {}
+        self._problems = ThrottledLogger(_LOGGER)
 
     # -- life cycle -------------------------------------------------------------------------
 
     async def async_load(self) -> None:
-        """Restore aggregates, counters and pending hours."""
-        stored = await self._store.async_load()
-        if stored is None:
-            return
-        self.aggregates.restore(stored)
-        self.ledger.restore(stored)
+        """Restore aggregates, counters and pending hours; set an unusable store aside."""
+        aggregates, ledger = HourlyAggregates(), ImportLedger()
+        try:
+            if (stored := await self._store.async_load()) is None:
+                return
+            aggregates.restore(stored)
+            ledger.restore(stored)
+        except (DamagedStoreError, UnsupportedStorageVersionError) as err:
+            await self._store.async_set_aside(err)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            await self._store.async_set_aside(DamagedStoreError(f"{type(err).__name__}: {err}"))
+        else:
+            self.aggregates, self.ledger = aggregates, ledger
 
     @callback
     def async_set_sources(self, config: DeviceConfig | None, layout: Layout | None) -> None:
@@ -170,7 +183,12 @@ class DeviceStatistics:
             data = await self.hass.async_add_executor_job(self._stored_data)
             # Raises StoreWriteError when it did not reach the disk: the upload gets 503.
             await self._store.async_save_or_raise(data)
-        self.async_schedule_import()
+        if any(hour + HOUR_SECONDS <= now for hour in touched):
+            # Rows for an hour that is over: write it (once HA compiled it).
+            self.async_schedule_import(retry_deferred=False)
+        elif self._unsubscribe:
+            # Only hours in progress: their time comes with the compile event or the timer.
+            self._schedule_timer(self.ledger.ready_hours(dt_util.utcnow())[1])
 
     async def async_save_or_raise(self) -> None:
         """Save the aggregates now; StoreWriteError if they did not reach the disk."""
@@ -188,10 +206,15 @@ class DeviceStatistics:
         return "recorder" in self.hass.config.components
 
     @callback
-    def async_schedule_import(self) -> None:
-        """Run an import pass soon (one at a time; a request during a pass runs another)."""
+    def async_schedule_import(self, *, retry_deferred: bool = True) -> None:
+        """Run an import pass soon (one at a time; a request during a pass runs another).
+
+        `retry_deferred` also retries the hours of sensors that could not be written yet: only
+        when HA compiled an hour (or on the timer), not on every upload.
+        """
         if not self._recorder_loaded() or not self._unsubscribe:
             return  # not started, or no recorder
+        self._retry_deferred |= retry_deferred
         if self._import_task is not None and not self._import_task.done():
             self._import_again = True
             return
@@ -203,19 +226,20 @@ class DeviceStatistics:
         self._import_again = True
         while self._import_again:
             self._import_again = False
-            await self._async_import_pass()
+            retry_deferred, self._retry_deferred = self._retry_deferred, False
+            await self._async_import_pass(retry_deferred)
 
-    async def _async_import_pass(self) -> None:
+    async def _async_import_pass(self, retry_deferred: bool) -> None:
         """Write every pending hour HA has compiled; schedule the next pass."""
         instance = get_instance(self.hass)
         await instance.async_recorder_ready.wait()
         ready, next_due = self.ledger.ready_hours(dt_util.utcnow())
         self._schedule_timer(next_due)
-        if not ready and not any(self.ledger.deferred.values()):
+        if not ready and not (retry_deferred and any(self.ledger.deferred.values())):
             return
         targets, eligible = await async_import_targets(self.hass, self.sources)
         async with self._lock:
-            offsets = await async_energy_offsets(self.hass, self.sources, targets)
+            offsets = await async_energy_offsets(self.hass, self.sources, targets, self._corrected)
             energy_ids = self._energy_ids
             # An energy counter needs its zero point (HA's newest 5-minute row) to be written.
             writable = {
@@ -227,14 +251,27 @@ class DeviceStatistics:
             built = await self.hass.async_add_executor_job(
                 build_rows, self.aggregates, self.sources, targets, offsets, hours
             )
+            if not ready and not built:
+                return  # no deferred hour could be written yet: nothing changed to save
             # Until the imports are queued, a restart must find these hours still pending.
             self.ledger.start_import(ready)
-        for target in built:
-            for start in range(0, len(target.rows), IMPORT_CHUNK_HOURS):
-                async_import_statistics(
-                    self.hass, target.metadata, target.rows[start : start + IMPORT_CHUNK_HOURS]
-                )
-                await asyncio.sleep(0)  # one job at a time: the loop stays responsive
+        try:
+            for target in built:
+                for start in range(0, len(target.rows), IMPORT_CHUNK_HOURS):
+                    async_import_statistics(
+                        self.hass, target.metadata, target.rows[start : start + IMPORT_CHUNK_HOURS]
+                    )
+                    await asyncio.sleep(0)  # one job at a time: the loop stays responsive
+        except HomeAssistantError as err:
+            async with self._lock:
+                self.ledger.fail_import(ready, hours)
+            self._problems.report(
+                "import",
+                "Device %s: could not import statistics (%s); tried again after the next hour",
+                self.uid,
+                err,
+            )
+            return
         async with self._lock:
             self.ledger.finish_import(ready)
             data = await self.hass.async_add_executor_job(self._stored_data)

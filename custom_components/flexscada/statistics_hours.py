@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -28,7 +28,7 @@ from .energy import (
 from .entity_specs import metric_platform, metric_unique_id
 from .metrics import float_measure
 from .protocol import DecodedRows, DeviceConfig, FieldKind, Layout
-from .store import CheckedStore, statistics_store_key
+from .store import CheckedStore, DamagedStoreError, statistics_store_key
 
 STORAGE_VERSION = 1
 #: How long per-hour aggregates are kept: rows for older hours are no longer merged.
@@ -37,9 +37,32 @@ WINDOW = timedelta(days=30)
 type HourAggregate = list[float]  # [count, sum, min, max]
 
 
-def statistics_store(hass: HomeAssistant, uid: int) -> CheckedStore[StoredStatistics]:
+class StatisticsStore(CheckedStore["StoredStatistics"]):
+    """The statistics store of one device (`.storage/flexscada.<uid>.statistics`).
+
+    Megabytes for a large site: its JSON is encoded in the executor, not on the event loop.
+    """
+
+    set_aside_outcome = "its statistics start empty"
+
+    def __init__(self, hass: HomeAssistant, uid: int) -> None:
+        """Initialize the statistics store of device `uid`."""
+        super().__init__(
+            hass, STORAGE_VERSION, statistics_store_key(uid), uid, serialize_in_event_loop=False
+        )
+
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
+    ) -> StoredStatistics:
+        """Read a newer minor version (it only adds keys); refuse another major version."""
+        if old_major_version == STORAGE_VERSION:
+            return old_data  # type: ignore[return-value]
+        raise DamagedStoreError(f"storage version {old_major_version} has no migration")
+
+
+def statistics_store(hass: HomeAssistant, uid: int) -> StatisticsStore:
     """Return the statistics store of one device (`.storage/flexscada.<uid>.statistics`)."""
-    return CheckedStore(hass, STORAGE_VERSION, statistics_store_key(uid), uid)
+    return StatisticsStore(hass, uid)
 
 
 class StoredAggregates(TypedDict):
@@ -50,6 +73,8 @@ class StoredAggregates(TypedDict):
     # unique id -> [[hour, kWh], ...]
     energy: dict[str, list[list[float]]]
     totals: dict[str, float]
+    # unique id -> timestamp of the newest row integrated; absent in older stores.
+    last_integrated: NotRequired[dict[str, int]]
 
 
 class StoredStatistics(StoredAggregates):
@@ -155,6 +180,8 @@ class HourlyAggregates:
         # unique id -> hour -> kWh used in it; unique id -> counter (kWh)
         self.energy: dict[str, dict[int, float]] = {}
         self.totals: dict[str, float] = {}
+        # unique id -> timestamp of the newest row integrated (the next upload continues there)
+        self.last_integrated: dict[str, int] = {}
 
     def restore(self, stored: StoredStatistics) -> None:
         """Take what was persisted."""
@@ -167,6 +194,9 @@ class HourlyAggregates:
             for unique_id, rows in stored["energy"].items()
         }
         self.totals = dict(stored["totals"])
+        self.last_integrated = {
+            unique_id: int(ts) for unique_id, ts in stored.get("last_integrated", {}).items()
+        }
 
     def as_stored(self) -> StoredAggregates:
         """Return the `means`, `energy` and `totals` parts of the store (a snapshot)."""
@@ -180,6 +210,7 @@ class HourlyAggregates:
                 for unique_id, per_hour in self.energy.items()
             },
             "totals": dict(self.totals),
+            "last_integrated": dict(self.last_integrated),
         }
 
     def add(
@@ -219,7 +250,13 @@ class HourlyAggregates:
                         per_hour[hour] = _merge(per_hour.get(hour), count, total, low, high)
         for spec in sources.energy:
             power = rows.column(spec.power_key)[order]
-            energy = integrate_power(timestamps, power, sources.interval, spec.kwh_per_unit_second)
+            previous = self.last_integrated.get(spec.unique_id)
+            energy = integrate_power(
+                timestamps, power, sources.interval, spec.kwh_per_unit_second, previous
+            )
+            if len(timestamps):
+                newest = int(timestamps[-1])
+                self.last_integrated[spec.unique_id] = max(newest, previous or newest)
             kwh = energy.returned if spec.returned else energy.used
             self.totals[spec.unique_id] = self.totals.get(spec.unique_id, 0.0) + float(kwh.sum())
             per_hour_kwh = self.energy.setdefault(spec.unique_id, {})

@@ -108,6 +108,14 @@ class ImportLedger:
         self.pending.difference_update(ready)
         self.in_flight.update(ready)
 
+    def fail_import(self, ready: list[int], hours: dict[str, list[int]]) -> None:
+        """Put the hours of a failed import back: ready ones pending, the others deferred."""
+        self.in_flight.difference_update(ready)
+        self.pending.update(ready)
+        for unique_id, wanted in hours.items():
+            if rest := set(wanted).difference(ready):
+                self.deferred.setdefault(unique_id, set()).update(rest)
+
     def finish_import(self, ready: list[int]) -> None:
         """Mark the queued hours written, now."""
         self.in_flight.clear()

@@ -75,9 +75,23 @@ class DamagedStoreError(Exception):
 class CheckedStore[T: Mapping[str, Any]](Store[T]):
     """A store of one device whose failed writes are seen (HA's Store logs and forgets them)."""
 
-    def __init__(self, hass: HomeAssistant, version: int, key: str, uid: int) -> None:
-        """Initialize the store `key` of device `uid`."""
-        super().__init__(hass, version, key)
+    #: What happens after `async_set_aside`, for its warning.
+    set_aside_outcome = "the device starts empty and is asked for its config"
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        version: int,
+        key: str,
+        uid: int,
+        *,
+        serialize_in_event_loop: bool = True,
+    ) -> None:
+        """Initialize the store `key` of device `uid`.
+
+        `serialize_in_event_loop=False` encodes the JSON in the executor: for large stores.
+        """
+        super().__init__(hass, version, key, serialize_in_event_loop=serialize_in_event_loop)
         self.uid = uid
         #: Why the last write failed; None once a write reached the disk.
         self.write_error: Exception | None = None
@@ -103,6 +117,21 @@ class CheckedStore[T: Mapping[str, Any]](Store[T]):
             )
         else:
             self.write_error = None
+
+    async def async_set_aside(self, reason: Exception) -> None:
+        """Rename an unusable store out of the way (as Home Assistant does with corrupt JSON)."""
+        aside = f"{self.path}.corrupt.{dt_util.utcnow().isoformat()}"
+        with suppress(FileNotFoundError):
+            await self.hass.async_add_executor_job(os.rename, self.path, aside)
+        # Nothing of the unusable data may be written back.
+        await self.async_remove()
+        LOGGER.warning(
+            "Device %s: its stored data cannot be used (%s); set aside as %s, %s",
+            self.uid,
+            reason,
+            aside,
+            self.set_aside_outcome,
+        )
 
 
 class DeviceStore(CheckedStore["StoredDevice"]):
@@ -144,21 +173,6 @@ class DeviceStore(CheckedStore["StoredDevice"]):
         if old_major_version == STORAGE_VERSION:
             return old_data  # type: ignore[return-value]
         raise DamagedStoreError(f"storage version {old_major_version} has no migration")
-
-    async def async_set_aside(self, reason: Exception) -> None:
-        """Rename an unusable store out of the way (as Home Assistant does with corrupt JSON)."""
-        aside = f"{self.path}.corrupt.{dt_util.utcnow().isoformat()}"
-        with suppress(FileNotFoundError):
-            await self.hass.async_add_executor_job(os.rename, self.path, aside)
-        # The device starts empty: nothing of the unusable data may be written back.
-        await self.async_remove()
-        LOGGER.warning(
-            "Device %s: its stored data cannot be used (%s); set aside as %s, the device "
-            "starts empty and is asked for its config",
-            self.uid,
-            reason,
-            aside,
-        )
 
 
 async def async_remove_stores(hass: HomeAssistant, uid: int) -> None:
