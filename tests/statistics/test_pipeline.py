@@ -210,3 +210,23 @@ async def test_damaged_statistics_store_is_set_aside(
     assert site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(
         5 * KWH_PER_600_WATT_MINUTE
     )
+
+
+async def test_statistics_store_of_a_newer_minor_version_loads(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, hass_storage: dict[str, Any]
+) -> None:
+    """A newer minor version only adds keys: the counters are kept, nothing is set aside."""
+    key = f"flexscada.{UID}.statistics"
+    data = {
+        "means": {},
+        "energy": {},
+        "totals": {ENERGY_UNIQUE_ID: 1.5},
+        "pending": [],
+        "deferred": {},
+        "written": [],
+        "last_import": None,
+        "added_later": True,
+    }
+    hass_storage[key] = {"version": 1, "minor_version": 2, "key": key, "data": data}
+    site = await Site.async_set_up(hass, hass_client_no_auth)
+    assert site.statistics.energy_total(ENERGY_UNIQUE_ID) == 1.5
