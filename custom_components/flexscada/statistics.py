@@ -19,6 +19,7 @@ row: HA's own compile continues from that row, so imported and compiled hours ag
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from datetime import datetime
 import logging
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.const import EVENT_RECORDER_HOURLY_STATISTICS_GENERATED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, UnsupportedStorageVersionError
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
@@ -40,13 +41,19 @@ from .protocol import DecodedRows, DeviceConfig, Layout
 from .statistics_hours import (
     WINDOW,
     HourlyAggregates,
+    StoredDay,
     StoredStatistics,
     statistic_sources,
-    statistics_store,
 )
 from .statistics_import import async_energy_offsets, async_import_targets, build_rows
 from .statistics_ledger import ImportLedger
-from .store import DamagedStoreError
+from .statistics_store import (
+    async_load,
+    async_save_days,
+    day_as_stored,
+    statistics_store,
+)
+from .store import StoreWriteError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,19 +96,8 @@ class DeviceStatistics:
     # -- life cycle -------------------------------------------------------------------------
 
     async def async_load(self) -> None:
-        """Restore aggregates, counters and pending hours; set an unusable store aside."""
-        aggregates, ledger = HourlyAggregates(), ImportLedger()
-        try:
-            if (stored := await self._store.async_load()) is None:
-                return
-            aggregates.restore(stored)
-            ledger.restore(stored)
-        except (DamagedStoreError, UnsupportedStorageVersionError) as err:
-            await self._store.async_set_aside(err)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            await self._store.async_set_aside(DamagedStoreError(f"{type(err).__name__}: {err}"))
-        else:
-            self.aggregates, self.ledger = aggregates, ledger
+        """Restore aggregates, counters and pending hours; set unusable stores aside."""
+        self.aggregates, self.ledger = await async_load(self._store)
 
     @callback
     def async_set_sources(self, config: DeviceConfig | None, layout: Layout | None) -> None:
@@ -180,9 +176,8 @@ class DeviceStatistics:
             # The ledger changes only on the loop: the executor only reads it.
             self.ledger.pending |= touched
             self.ledger.forget_hours_before(now - now % HOUR_SECONDS - int(WINDOW.total_seconds()))
-            data = await self.hass.async_add_executor_job(self._stored_data)
             # Raises StoreWriteError when it did not reach the disk: the upload gets 503.
-            await self._store.async_save_or_raise(data)
+            await self._async_save()
         if any(hour + HOUR_SECONDS <= now for hour in touched):
             # Rows for an hour that is over: write it (once HA compiled it).
             self.async_schedule_import(retry_deferred=False)
@@ -193,12 +188,20 @@ class DeviceStatistics:
     async def async_save_or_raise(self) -> None:
         """Save the aggregates now; StoreWriteError if they did not reach the disk."""
         async with self._lock:
-            data = await self.hass.async_add_executor_job(self._stored_data)
-            await self._store.async_save_or_raise(data)
+            await self._async_save()
 
-    def _stored_data(self) -> StoredStatistics:
+    async def _async_save(self) -> None:
+        """Save the changed days, then the small store (under the lock); or StoreWriteError."""
+        data, days = await self.hass.async_add_executor_job(self._stored_data)
+        await async_save_days(self.hass, self.uid, days)
+        await self._store.async_save_or_raise(data)
+        self.aggregates.dirty_days.difference_update(days)
+
+    def _stored_data(self) -> tuple[StoredStatistics, dict[int, StoredDay | None]]:
         """Return the data to persist (executor, under the lock: a snapshot)."""
-        return self.ledger.as_stored(self.aggregates.as_stored())
+        aggregates = self.aggregates
+        days = {day: day_as_stored(aggregates, day) for day in aggregates.dirty_days}
+        return self.ledger.as_stored(aggregates.as_stored(), sorted(aggregates.days())), days
 
     # -- import -----------------------------------------------------------------------------
 
@@ -274,8 +277,8 @@ class DeviceStatistics:
             return
         async with self._lock:
             self.ledger.finish_import(ready)
-            data = await self.hass.async_add_executor_job(self._stored_data)
-            await self._store.async_save(data)
+            with suppress(StoreWriteError):  # logged by the store; the next save retries
+                await self._async_save()
         _LOGGER.debug(
             "Device %s: imported %d hours into %d statistics", self.uid, len(ready), len(built)
         )

@@ -45,10 +45,11 @@ class ImportLedger:
         if stored["last_import"] is not None:
             self.last_import = dt_util.parse_datetime(stored["last_import"])
 
-    def as_stored(self, aggregates: StoredAggregates) -> StoredStatistics:
-        """Return the whole store: the aggregates' part and the bookkeeping (a snapshot)."""
+    def as_stored(self, aggregates: StoredAggregates, days: list[int]) -> StoredStatistics:
+        """Return the small store: the counters, the days and the bookkeeping (a snapshot)."""
         return {
             **aggregates,
+            "days": days,
             "pending": sorted(self.pending | self.in_flight),
             "deferred": {
                 unique_id: sorted(hours) for unique_id, hours in self.deferred.items() if hours

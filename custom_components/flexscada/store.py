@@ -21,7 +21,7 @@ import os
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import UnsupportedStorageVersionError
+from homeassistant.exceptions import HomeAssistantError, UnsupportedStorageVersionError
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.file import WriteError
@@ -58,6 +58,11 @@ def store_keys(uid: int) -> list[str]:
 def statistics_store_key(uid: int) -> str:
     """Return the key of a device's statistics store (`.storage/flexscada.<uid>.statistics`)."""
     return f"{DOMAIN}.{uid}.statistics"
+
+
+def statistics_day_store_key(uid: int, day: int) -> str:
+    """Return the key of the store of one UTC day of a device's hours (`day`: its unix start)."""
+    return f"{statistics_store_key(uid)}.{day}"
 
 
 class StoreWriteError(Exception):
@@ -118,6 +123,19 @@ class CheckedStore[T: Mapping[str, Any]](Store[T]):
         else:
             self.write_error = None
 
+    async def async_load_or_set_aside(self, restore: Callable[[T], object]) -> T | None:
+        """Load and hand the data to `restore`; set an unusable store aside and return None."""
+        try:
+            if (stored := await self.async_load()) is not None:
+                restore(stored)
+        except (DamagedStoreError, UnsupportedStorageVersionError) as err:
+            await self.async_set_aside(err)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            await self.async_set_aside(DamagedStoreError(f"{type(err).__name__}: {err}"))
+        else:
+            return stored
+        return None
+
     async def async_set_aside(self, reason: Exception) -> None:
         """Rename an unusable store out of the way (as Home Assistant does with corrupt JSON)."""
         aside = f"{self.path}.corrupt.{dt_util.utcnow().isoformat()}"
@@ -176,8 +194,17 @@ class DeviceStore(CheckedStore["StoredDevice"]):
 
 
 async def async_remove_stores(hass: HomeAssistant, uid: int) -> None:
-    """Delete every store of a removed device."""
-    for key in store_keys(uid):
+    """Delete every store of a removed device, with the day stores its statistics list."""
+    days: object = None
+    with suppress(HomeAssistantError, NotImplementedError):  # another version: no days known
+        stored = await Store[Any](hass, STORAGE_VERSION, statistics_store_key(uid)).async_load()
+        days = stored.get("days") if isinstance(stored, dict) else None
+    day_keys = [
+        statistics_day_store_key(uid, day)
+        for day in (days if isinstance(days, list) else [])
+        if isinstance(day, int)
+    ]
+    for key in store_keys(uid) + day_keys:
         await Store[Any](hass, STORAGE_VERSION, key).async_remove()
 
 

@@ -13,7 +13,7 @@ import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.flexscada.device import Q5Device
-from custom_components.flexscada.statistics_hours import statistics_store
+from custom_components.flexscada.statistics_store import statistics_store
 
 from ..common import entity_id_of, post_config
 from .harness import (
