@@ -37,17 +37,6 @@ def power_rows(start: int, count: int, watts: float = 600.0) -> list[Any]:
     ]
 
 
-@pytest.fixture
-async def plain_site(
-    hass: HomeAssistant,
-    hass_client_no_auth: ClientSessionGenerator,
-    caplog: pytest.LogCaptureFixture,
-) -> Site:
-    """The device on a Home Assistant without the recorder, at the real time."""
-    caplog.set_level(logging.INFO)
-    return await Site.async_set_up(hass, hass_client_no_auth)
-
-
 def now_minute() -> int:
     """Return the current time rounded down to the minute."""
     now = int(dt_util.utcnow().timestamp())
