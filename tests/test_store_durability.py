@@ -411,7 +411,7 @@ def failing_statistics(original: Writer) -> Writer:
     """Return a writer that fails for the statistics store only (the device store works)."""
 
     async def write(store: Store[Any], data: dict[str, Any]) -> None:
-        if store.key.endswith(".statistics"):
+        if ".statistics" in store.key:  # the small store and the day stores
             raise WriteError(OSError(28, "No space left on device"))
         await original(store, data)
 
@@ -433,7 +433,8 @@ async def test_statistics_not_saved_is_answered_503_until_saved(
         assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.SERVICE_UNAVAILABLE
     assert f"{DOMAIN}.{UID}.statistics" not in hass_storage
     assert (await configured_q5.upload(epoch=now))[0] == HTTPStatus.OK
-    means = hass_storage[f"{DOMAIN}.{UID}.statistics"]["data"]["means"]
+    [day] = hass_storage[f"{DOMAIN}.{UID}.statistics"]["data"]["days"]
+    means = hass_storage[f"{DOMAIN}.{UID}.statistics.{day}"]["data"]["means"]
     battery = means[f"{UID}_inputs_1_avg"]
     assert [count for _hour, count, *_ in battery] == [1]  # the row, once
     assert stored(hass_storage)["rows_total"] == 1  # counted once

@@ -11,9 +11,7 @@ the unique index later; that whole compile is rolled back and every entity of th
 loses the period. So an hour is written once the hourly-statistics event for it arrived, or a
 safe margin after it ended, and never while it is in progress. Imports are upserts: rows that
 arrive later for a written hour mark it pending again and it is rewritten with all its rows.
-
-Energy statistics follow `sum = state + offset`, with the offset read from HA's newest 5-minute
-row: HA's own compile continues from that row, so imported and compiled hours agree.
+Energy rows follow `sum = state + offset` (statistics_import.py).
 """
 
 from __future__ import annotations
@@ -45,7 +43,12 @@ from .statistics_hours import (
     StoredStatistics,
     statistic_sources,
 )
-from .statistics_import import async_energy_offsets, async_import_targets, build_rows
+from .statistics_import import (
+    async_energy_offsets,
+    async_import_targets,
+    build_rows,
+    writable_ids,
+)
 from .statistics_ledger import ImportLedger
 from .statistics_store import (
     async_load,
@@ -103,10 +106,6 @@ class DeviceStatistics:
     def async_set_sources(self, config: DeviceConfig | None, layout: Layout | None) -> None:
         """Follow the device config: which fields feed which statistics."""
         self.sources = statistic_sources(self.uid, config, layout)
-
-    @property
-    def _energy_ids(self) -> set[str]:
-        return {spec.unique_id for spec in self.sources.energy}
 
     @callback
     def async_start(self) -> None:
@@ -212,8 +211,8 @@ class DeviceStatistics:
     def async_schedule_import(self, *, retry_deferred: bool = True) -> None:
         """Run an import pass soon (one at a time; a request during a pass runs another).
 
-        `retry_deferred` also retries the hours of sensors that could not be written yet: only
-        when HA compiled an hour (or on the timer), not on every upload.
+        `retry_deferred`: also the hours of sensors that could not be written yet (not for
+        uploads: only when HA compiled an hour, or on the timer).
         """
         if not self._recorder_loaded() or not self._unsubscribe:
             return  # not started, or no recorder
@@ -243,13 +242,7 @@ class DeviceStatistics:
         targets, eligible = await async_import_targets(self.hass, self.sources)
         async with self._lock:
             offsets = await async_energy_offsets(self.hass, self.sources, targets, self._corrected)
-            energy_ids = self._energy_ids
-            # An energy counter needs its zero point (HA's newest 5-minute row) to be written.
-            writable = {
-                unique_id
-                for unique_id in targets
-                if unique_id in offsets or unique_id not in energy_ids
-            }
+            writable = writable_ids(self.sources, targets, offsets)
             hours = self.ledger.hours_to_write(ready, eligible, writable)
             built = await self.hass.async_add_executor_job(
                 build_rows, self.aggregates, self.sources, targets, offsets, hours

@@ -132,6 +132,14 @@ async def async_energy_offsets(
     return offsets
 
 
+def writable_ids(
+    sources: StatisticSources, targets: dict[str, Target], offsets: dict[str, float]
+) -> set[str]:
+    """Return the targets that can be written: an energy counter needs its zero point."""
+    energy_ids = {spec.unique_id for spec in sources.energy}
+    return {uid for uid in targets if uid in offsets or uid not in energy_ids}
+
+
 def build_rows(
     aggregates: HourlyAggregates,
     sources: StatisticSources,
