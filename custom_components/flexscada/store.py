@@ -50,7 +50,8 @@ type MeasuredValue = float | bool
 def store_keys(uid: int) -> list[str]:
     """Return the key of every store a device leaves (`.storage/<key>`): removal deletes them.
 
-    The device's own store, and its statistics (hourly aggregates and energy counters).
+    The device's own store, and its statistics' small store (energy counters, bookkeeping); the
+    statistics' day stores are listed in the latter (`async_remove_stores` removes them too).
     """
     return [f"{DOMAIN}.{uid}", statistics_store_key(uid)]
 

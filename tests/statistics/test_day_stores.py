@@ -137,3 +137,16 @@ async def test_damaged_day_store_is_set_aside_alone(
     ]
     assert len(warnings) == 1
     assert "the statistics of that day start empty" in warnings[0].getMessage()
+
+
+async def test_a_day_that_left_the_window_loses_its_store(
+    hass: HomeAssistant, plain_site: Site, hass_storage: dict[str, Any]
+) -> None:
+    """Hours dropped out of the 30-day window: their day store is removed at the next save."""
+    old_day = today() - 2 * DAY
+    await plain_site.send(power_rows(old_day + 3600, 5))
+    assert day_key(old_day) in hass_storage
+    plain_site.statistics.aggregates.drop_before(old_day + DAY)  # as 30 days later
+    await plain_site.statistics.async_save_or_raise()
+    assert day_key(old_day) not in hass_storage
+    assert hass_storage[MAIN]["data"]["days"] == []
