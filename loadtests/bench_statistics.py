@@ -23,6 +23,7 @@ from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.components.recorder.tasks import StatisticsTask
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.json import json_bytes
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -36,6 +37,7 @@ from pytest_homeassistant_custom_component.typing import RecorderInstanceGenerat
 from custom_components.flexscada.const import DOMAIN
 from custom_components.flexscada.protocol import DecodedRows, FieldKind, parse_config
 from custom_components.flexscada.statistics import DeviceStatistics
+from custom_components.flexscada.statistics_store import day_as_stored
 
 from .sites import big_config, layout_of
 
@@ -174,3 +176,12 @@ async def test_bench_statistics(recorder_mock: Recorder, hass: HomeAssistant) ->
         " only the aggregate+persist stall is this integration's alone)"
     )
     print(f"  ratio full / floor: {full_ms / floor_ms:.2f}")
+    # An upload of the hour in progress rewrites the small store and the day store of today.
+    small, _ = statistics._stored_data()
+    aggregates = statistics.aggregates
+    days = {day: json_bytes(day_as_stored(aggregates, day)) for day in aggregates.days()}
+    upload_bytes = len(json_bytes(small)) + len(days[max(days)])
+    print(
+        f"  statistics written per upload: {upload_bytes / 1e6:.2f} MB "
+        f"(all {len(days)} days: {sum(map(len, days.values())) / 1e6:.2f} MB)"
+    )

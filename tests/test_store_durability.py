@@ -422,7 +422,7 @@ def failing_statistics(original: Writer) -> Writer:
     """Return a writer that fails for the statistics store only (the device store works)."""
 
     async def write(store: Store[Any], data: dict[str, Any]) -> None:
-        if store.key.endswith(".statistics"):
+        if ".statistics" in store.key:  # the small store and the day stores
             raise WriteError(OSError(28, "No space left on device"))
         await original(store, data)
 
@@ -449,8 +449,9 @@ async def test_statistics_not_saved_is_answered_503_until_saved(
     battery = hass.states.get(entity_id_of(hass, f"{UID}_inputs_1_avg"))
     assert battery is not None
     assert float(battery.state) == values["inputs.1.avg"]
-    means = hass_storage[f"{DOMAIN}.{UID}.statistics"]["data"]["means"]
-    battery = means[f"{UID}_inputs_1_avg"]
-    assert [count for _hour, count, *_ in battery] == [1]  # the row, once
+    [day] = hass_storage[f"{DOMAIN}.{UID}.statistics"]["data"]["days"]
+    means = hass_storage[f"{DOMAIN}.{UID}.statistics.{day}"]["data"]["means"]
+    hours = means[f"{UID}_inputs_1_avg"]
+    assert [count for _hour, count, *_ in hours] == [1]  # the row, once
     assert stored(hass_storage)["rows_total"] == 1  # counted once
     assert setup_entry.runtime_data.rows_total == 1

@@ -2,10 +2,11 @@
 
 Every logged real-power metric (power_metrics `power avg`, else `power inst`; relay `power`;
 input `power`) gets an energy counter in kWh. Each row's power covers the interval that ends at
-the row's timestamp: the config's `measurement_interval`, or less when the previous row of the
-same upload is closer (rows never overlap). A gap longer than the interval is not bridged: the
-device measured nothing there, so nothing is invented. Energy is split at UTC hour boundaries, so
-each kWh lands in the hour it was used even when the rows arrive days later.
+the row's timestamp: the config's `measurement_interval`, or less when the previous row (of the
+same upload, or the last one integrated before) is closer (rows never overlap). A gap longer
+than the interval is not bridged: the device measured nothing there, so nothing is invented.
+Energy is split at UTC hour boundaries, so each kWh lands in the hour it was used even when the
+rows arrive days later.
 
 Positive power feeds the energy counter, negative power (export) a second "returned energy"
 counter. Both only ever grow, so Home Assistant never sees a meter reset.
@@ -117,9 +118,17 @@ class HourlyEnergy:
     returned: npt.NDArray[np.float64]
 
 
-def covered_seconds(timestamps: npt.NDArray[np.int64], interval: int) -> npt.NDArray[np.int64]:
-    """Return the seconds each row covers: the interval, cut short by a closer previous row."""
+def covered_seconds(
+    timestamps: npt.NDArray[np.int64], interval: int, previous: int | None = None
+) -> npt.NDArray[np.int64]:
+    """Return the seconds each row covers: the interval, cut short by a closer previous row.
+
+    `previous` is the newest row integrated before (an earlier upload): the first row covers
+    only the time since it, so a row of the same second (an alarm upload) adds nothing twice.
+    """
     covered = np.full(len(timestamps), interval, dtype=np.int64)
+    if len(timestamps) and previous is not None:
+        covered[0] = min(max(int(timestamps[0]) - previous, 0), interval)
     if len(timestamps) > 1:
         covered[1:] = np.clip(np.diff(timestamps), 0, interval)
     return covered
@@ -130,13 +139,15 @@ def integrate_power(
     power: npt.NDArray[Any],
     interval: int,
     kwh_per_unit_second: float,
+    previous: int | None = None,
 ) -> HourlyEnergy:
     """Integrate power rows (ascending timestamps) into energy per UTC hour.
 
     A row at `t` covering `d` seconds stands for [t - d, t]; the part before the hour `t` lies in
     goes to the previous hour. Non-finite power (a disconnected meter) counts as no energy.
+    `previous`: the newest row integrated before, see `covered_seconds`.
     """
-    covered = covered_seconds(timestamps, min(interval, HOUR_SECONDS))
+    covered = covered_seconds(timestamps, min(interval, HOUR_SECONDS), previous)
     values = np.where(np.isfinite(power), power, 0.0).astype(np.float64)
     hour_of_end = timestamps - timestamps % HOUR_SECONDS
     # Seconds of each row's interval that fall before its hour started.

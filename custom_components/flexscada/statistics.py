@@ -11,14 +11,13 @@ the unique index later; that whole compile is rolled back and every entity of th
 loses the period. So an hour is written once the hourly-statistics event for it arrived, or a
 safe margin after it ended, and never while it is in progress. Imports are upserts: rows that
 arrive later for a written hour mark it pending again and it is rewritten with all its rows.
-
-Energy statistics follow `sum = state + offset`, with the offset read from HA's newest 5-minute
-row: HA's own compile continues from that row, so imported and compiled hours agree.
+Energy rows follow `sum = state + offset` (statistics_import.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from datetime import datetime
 import logging
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.const import EVENT_RECORDER_HOURLY_STATISTICS_GENERATED
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
@@ -33,18 +33,30 @@ import numpy as np
 import numpy.typing as npt
 
 from .const import DOMAIN
-from .energy import HOUR_SECONDS, measurement_interval
+from .energy import HOUR_SECONDS
+from .logs import ThrottledLogger
 from .protocol import DecodedRows, DeviceConfig, Layout
 from .statistics_hours import (
     WINDOW,
     HourlyAggregates,
-    StatisticSources,
+    StoredDay,
     StoredStatistics,
     statistic_sources,
+)
+from .statistics_import import (
+    async_energy_offsets,
+    async_import_targets,
+    build_rows,
+    writable_ids,
+)
+from .statistics_ledger import ImportLedger
+from .statistics_store import (
+    async_load,
+    async_save_days,
+    day_as_stored,
     statistics_store,
 )
-from .statistics_import import async_energy_offsets, async_import_targets, build_rows
-from .statistics_ledger import ImportLedger
+from .store import StoreWriteError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,7 +82,7 @@ class DeviceStatistics:
         self.hass = hass
         self.uid = uid
         self._store = statistics_store(hass, uid)
-        self.sources = StatisticSources((), (), measurement_interval(None))
+        self.sources = statistic_sources(uid, None, None)
         self.aggregates = HourlyAggregates()
         self.ledger = ImportLedger()
         # Guards the aggregates and the ledger while executor jobs read or change them.
@@ -79,25 +91,21 @@ class DeviceStatistics:
         self._timer: CALLBACK_TYPE | None = None
         self._import_task: asyncio.Task[None] | None = None
         self._import_again = False
+        self._retry_deferred = False
+        # Statistic id -> start of the 5-minute row whose negative offset was corrected.
+        self._corrected: dict[str, float] = {}
+        self._problems = ThrottledLogger(_LOGGER)
 
     # -- life cycle -------------------------------------------------------------------------
 
     async def async_load(self) -> None:
-        """Restore aggregates, counters and pending hours."""
-        stored = await self._store.async_load()
-        if stored is None:
-            return
-        self.aggregates.restore(stored)
-        self.ledger.restore(stored)
+        """Restore aggregates, counters and pending hours; set unusable stores aside."""
+        self.aggregates, self.ledger = await async_load(self._store)
 
     @callback
     def async_set_sources(self, config: DeviceConfig | None, layout: Layout | None) -> None:
         """Follow the device config: which fields feed which statistics."""
         self.sources = statistic_sources(self.uid, config, layout)
-
-    @property
-    def _energy_ids(self) -> set[str]:
-        return {spec.unique_id for spec in self.sources.energy}
 
     @callback
     def async_start(self) -> None:
@@ -167,20 +175,32 @@ class DeviceStatistics:
             # The ledger changes only on the loop: the executor only reads it.
             self.ledger.pending |= touched
             self.ledger.forget_hours_before(now - now % HOUR_SECONDS - int(WINDOW.total_seconds()))
-            data = await self.hass.async_add_executor_job(self._stored_data)
             # Raises StoreWriteError when it did not reach the disk: the upload gets 503.
-            await self._store.async_save_or_raise(data)
-        self.async_schedule_import()
+            await self._async_save()
+        if any(hour + HOUR_SECONDS <= now for hour in touched):
+            # Rows for an hour that is over: write it (once HA compiled it).
+            self.async_schedule_import(retry_deferred=False)
+        elif self._unsubscribe:
+            # Only hours in progress: their time comes with the compile event or the timer.
+            self._schedule_timer(self.ledger.ready_hours(dt_util.utcnow())[1])
 
     async def async_save_or_raise(self) -> None:
         """Save the aggregates now; StoreWriteError if they did not reach the disk."""
         async with self._lock:
-            data = await self.hass.async_add_executor_job(self._stored_data)
-            await self._store.async_save_or_raise(data)
+            await self._async_save()
 
-    def _stored_data(self) -> StoredStatistics:
+    async def _async_save(self) -> None:
+        """Save the changed days, then the small store (under the lock); or StoreWriteError."""
+        data, days = await self.hass.async_add_executor_job(self._stored_data)
+        await async_save_days(self.hass, self.uid, days)
+        await self._store.async_save_or_raise(data)
+        self.aggregates.dirty_days.difference_update(days)
+
+    def _stored_data(self) -> tuple[StoredStatistics, dict[int, StoredDay | None]]:
         """Return the data to persist (executor, under the lock: a snapshot)."""
-        return self.ledger.as_stored(self.aggregates.as_stored())
+        aggregates = self.aggregates
+        days = {day: day_as_stored(aggregates, day) for day in aggregates.dirty_days}
+        return self.ledger.as_stored(aggregates.as_stored(), sorted(aggregates.days())), days
 
     # -- import -----------------------------------------------------------------------------
 
@@ -188,10 +208,15 @@ class DeviceStatistics:
         return "recorder" in self.hass.config.components
 
     @callback
-    def async_schedule_import(self) -> None:
-        """Run an import pass soon (one at a time; a request during a pass runs another)."""
+    def async_schedule_import(self, *, retry_deferred: bool = True) -> None:
+        """Run an import pass soon (one at a time; a request during a pass runs another).
+
+        `retry_deferred`: also the hours of sensors that could not be written yet (not for
+        uploads: only when HA compiled an hour, or on the timer).
+        """
         if not self._recorder_loaded() or not self._unsubscribe:
             return  # not started, or no recorder
+        self._retry_deferred |= retry_deferred
         if self._import_task is not None and not self._import_task.done():
             self._import_again = True
             return
@@ -203,42 +228,50 @@ class DeviceStatistics:
         self._import_again = True
         while self._import_again:
             self._import_again = False
-            await self._async_import_pass()
+            retry_deferred, self._retry_deferred = self._retry_deferred, False
+            await self._async_import_pass(retry_deferred)
 
-    async def _async_import_pass(self) -> None:
+    async def _async_import_pass(self, retry_deferred: bool) -> None:
         """Write every pending hour HA has compiled; schedule the next pass."""
         instance = get_instance(self.hass)
         await instance.async_recorder_ready.wait()
         ready, next_due = self.ledger.ready_hours(dt_util.utcnow())
         self._schedule_timer(next_due)
-        if not ready and not any(self.ledger.deferred.values()):
+        if not ready and not (retry_deferred and any(self.ledger.deferred.values())):
             return
         targets, eligible = await async_import_targets(self.hass, self.sources)
         async with self._lock:
-            offsets = await async_energy_offsets(self.hass, self.sources, targets)
-            energy_ids = self._energy_ids
-            # An energy counter needs its zero point (HA's newest 5-minute row) to be written.
-            writable = {
-                unique_id
-                for unique_id in targets
-                if unique_id in offsets or unique_id not in energy_ids
-            }
+            offsets = await async_energy_offsets(self.hass, self.sources, targets, self._corrected)
+            writable = writable_ids(self.sources, targets, offsets)
             hours = self.ledger.hours_to_write(ready, eligible, writable)
             built = await self.hass.async_add_executor_job(
                 build_rows, self.aggregates, self.sources, targets, offsets, hours
             )
+            if not ready and not built:
+                return  # no deferred hour could be written yet: nothing changed to save
             # Until the imports are queued, a restart must find these hours still pending.
             self.ledger.start_import(ready)
-        for target in built:
-            for start in range(0, len(target.rows), IMPORT_CHUNK_HOURS):
-                async_import_statistics(
-                    self.hass, target.metadata, target.rows[start : start + IMPORT_CHUNK_HOURS]
-                )
-                await asyncio.sleep(0)  # one job at a time: the loop stays responsive
+        try:
+            for target in built:
+                for start in range(0, len(target.rows), IMPORT_CHUNK_HOURS):
+                    async_import_statistics(
+                        self.hass, target.metadata, target.rows[start : start + IMPORT_CHUNK_HOURS]
+                    )
+                    await asyncio.sleep(0)  # one job at a time: the loop stays responsive
+        except HomeAssistantError as err:
+            async with self._lock:
+                self.ledger.fail_import(ready, hours)
+            self._problems.report(
+                "import",
+                "Device %s: could not import statistics (%s); tried again after the next hour",
+                self.uid,
+                err,
+            )
+            return
         async with self._lock:
             self.ledger.finish_import(ready)
-            data = await self.hass.async_add_executor_job(self._stored_data)
-            await self._store.async_save(data)
+            with suppress(StoreWriteError):  # logged by the store; the next save retries
+                await self._async_save()
         _LOGGER.debug(
             "Device %s: imported %d hours into %d statistics", self.uid, len(ready), len(built)
         )

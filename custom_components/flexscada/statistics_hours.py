@@ -3,7 +3,8 @@
 Per measurement sensor and UTC hour: the count, sum, min and max of every row the device
 measured; per energy counter: the kWh of each hour and the counter itself. Kept for a window of
 30 days in `.storage/flexscada.<uid>.statistics`, so rows that arrive late for an hour are
-merged with the ones it already had. Free of the recorder: statistics.py writes these hours.
+merged with the ones it already had (statistics_store.py: one store per UTC day). Free of the
+recorder: statistics.py writes these hours.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
 import numpy as np
 import numpy.typing as npt
 
@@ -28,28 +28,34 @@ from .energy import (
 from .entity_specs import metric_platform, metric_unique_id
 from .metrics import float_measure
 from .protocol import DecodedRows, DeviceConfig, FieldKind, Layout
-from .store import CheckedStore, statistics_store_key
 
-STORAGE_VERSION = 1
 #: How long per-hour aggregates are kept: rows for older hours are no longer merged.
 WINDOW = timedelta(days=30)
 
 type HourAggregate = list[float]  # [count, sum, min, max]
+DAY_SECONDS = 86_400
 
 
-def statistics_store(hass: HomeAssistant, uid: int) -> CheckedStore[StoredStatistics]:
-    """Return the statistics store of one device (`.storage/flexscada.<uid>.statistics`)."""
-    return CheckedStore(hass, STORAGE_VERSION, statistics_store_key(uid), uid)
+def day_of(hour: int) -> int:
+    """Return the unix start of the UTC day an hour lies in."""
+    return hour - hour % DAY_SECONDS
 
 
-class StoredAggregates(TypedDict):
-    """The per-hour aggregates and counters as persisted."""
+class StoredDay(TypedDict):
+    """The per-hour aggregates of one UTC day as persisted (statistics_store.py)."""
 
     # unique id -> [[hour, count, sum, min, max], ...]
     means: dict[str, list[list[float]]]
     # unique id -> [[hour, kWh], ...]
     energy: dict[str, list[list[float]]]
+
+
+class StoredAggregates(StoredDay):
+    """The counters as persisted; stores written before the day stores hold every hour too."""
+
     totals: dict[str, float]
+    # unique id -> timestamp of the newest row integrated; absent in older stores.
+    last_integrated: NotRequired[dict[str, int]]
 
 
 class StoredStatistics(StoredAggregates):
@@ -59,6 +65,9 @@ class StoredStatistics(StoredAggregates):
     deferred: dict[str, list[int]]
     written: list[int]
     last_import: str | None
+    # The UTC days whose hours are in their own store (statistics_store.py); absent in stores
+    # written before the split, which hold every hour in `means` and `energy`.
+    days: NotRequired[list[int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,10 @@ class HourlyAggregates:
         # unique id -> hour -> kWh used in it; unique id -> counter (kWh)
         self.energy: dict[str, dict[int, float]] = {}
         self.totals: dict[str, float] = {}
+        # unique id -> timestamp of the newest row integrated (the next upload continues there)
+        self.last_integrated: dict[str, int] = {}
+        # UTC days whose hours changed since their store was saved.
+        self.dirty_days: set[int] = set()
 
     def restore(self, stored: StoredStatistics) -> None:
         """Take what was persisted."""
@@ -167,19 +180,24 @@ class HourlyAggregates:
             for unique_id, rows in stored["energy"].items()
         }
         self.totals = dict(stored["totals"])
+        self.last_integrated = {
+            unique_id: int(ts) for unique_id, ts in stored.get("last_integrated", {}).items()
+        }
+        if "days" not in stored:  # written before the split: each day gets its own store
+            self.dirty_days = self.days()
+
+    def days(self) -> set[int]:
+        """Return the UTC days that have hours."""
+        days = {day_of(hour) for per_hour in self.means.values() for hour in per_hour}
+        return days | {day_of(hour) for per_hour in self.energy.values() for hour in per_hour}
 
     def as_stored(self) -> StoredAggregates:
-        """Return the `means`, `energy` and `totals` parts of the store (a snapshot)."""
+        """Return the counters, to persist (a snapshot; the hours are in the days' stores)."""
         return {
-            "means": {
-                unique_id: [[hour, *aggregate] for hour, aggregate in sorted(per_hour.items())]
-                for unique_id, per_hour in self.means.items()
-            },
-            "energy": {
-                unique_id: [[hour, kwh] for hour, kwh in sorted(per_hour.items())]
-                for unique_id, per_hour in self.energy.items()
-            },
+            "means": {},
+            "energy": {},
             "totals": dict(self.totals),
+            "last_integrated": dict(self.last_integrated),
         }
 
     def add(
@@ -217,15 +235,23 @@ class HourlyAggregates:
                 ):
                     if count:
                         per_hour[hour] = _merge(per_hour.get(hour), count, total, low, high)
+                        self.dirty_days.add(day_of(hour))
         for spec in sources.energy:
             power = rows.column(spec.power_key)[order]
-            energy = integrate_power(timestamps, power, sources.interval, spec.kwh_per_unit_second)
+            previous = self.last_integrated.get(spec.unique_id)
+            energy = integrate_power(
+                timestamps, power, sources.interval, spec.kwh_per_unit_second, previous
+            )
+            if len(timestamps):
+                newest = int(timestamps[-1])
+                self.last_integrated[spec.unique_id] = max(newest, previous or newest)
             kwh = energy.returned if spec.returned else energy.used
             self.totals[spec.unique_id] = self.totals.get(spec.unique_id, 0.0) + float(kwh.sum())
             per_hour_kwh = self.energy.setdefault(spec.unique_id, {})
             for hour, value in zip(energy.hours.tolist(), kwh.tolist(), strict=True):
                 if hour >= oldest:
                     per_hour_kwh[hour] = per_hour_kwh.get(hour, 0.0) + value
+                    self.dirty_days.add(day_of(hour))
             if len(energy.hours):
                 # Energy added to an hour raises the counter of every later hour too.
                 first = int(energy.hours[0])
@@ -238,9 +264,11 @@ class HourlyAggregates:
         for per_hour_means in self.means.values():
             for hour in [hour for hour in per_hour_means if hour < oldest]:
                 del per_hour_means[hour]
+                self.dirty_days.add(day_of(hour))
         for per_hour_kwh in self.energy.values():
             for hour in [hour for hour in per_hour_kwh if hour < oldest]:
                 del per_hour_kwh[hour]
+                self.dirty_days.add(day_of(hour))
 
 
 def counter_at_hour_ends(

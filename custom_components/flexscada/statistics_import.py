@@ -90,13 +90,18 @@ async def async_import_targets(
 
 
 async def async_energy_offsets(
-    hass: HomeAssistant, sources: StatisticSources, targets: dict[str, Target]
+    hass: HomeAssistant,
+    sources: StatisticSources,
+    targets: dict[str, Target],
+    corrected: dict[str, float],
 ) -> dict[str, float]:
     """Return `sum - state` of HA's newest 5-minute row per energy statistic.
 
     HA's own compile continues from that row; rows written with the same offset agree with
     it. A counter that HA first saw above zero is moved so that sum equals the counter:
-    hours before HA's first row then never get a negative sum.
+    hours before HA's first row then never get a negative sum. `corrected` (statistic id ->
+    start of the corrected row) keeps a correction from being queued again while the same
+    uncorrected row is read before the queued one ran.
     """
     instance = get_instance(hass)
     offsets: dict[str, float] = {}
@@ -114,15 +119,25 @@ async def async_energy_offsets(
             continue
         offset = total - state
         if offset < 0:
-            instance.async_adjust_statistics(
-                statistic_id,
-                dt_util.utc_from_timestamp(0),
-                -offset,
-                target.metadata["unit_of_measurement"] or "kWh",
-            )
+            if corrected.get(statistic_id) != (start := rows[0]["start"]):
+                corrected[statistic_id] = start
+                instance.async_adjust_statistics(
+                    statistic_id,
+                    dt_util.utc_from_timestamp(0),
+                    -offset,
+                    target.metadata["unit_of_measurement"] or "kWh",
+                )
             offset = 0.0
         offsets[spec.unique_id] = offset
     return offsets
+
+
+def writable_ids(
+    sources: StatisticSources, targets: dict[str, Target], offsets: dict[str, float]
+) -> set[str]:
+    """Return the targets that can be written: an energy counter needs its zero point."""
+    energy_ids = {spec.unique_id for spec in sources.energy}
+    return {uid for uid in targets if uid in offsets or uid not in energy_ids}
 
 
 def build_rows(

@@ -45,10 +45,11 @@ class ImportLedger:
         if stored["last_import"] is not None:
             self.last_import = dt_util.parse_datetime(stored["last_import"])
 
-    def as_stored(self, aggregates: StoredAggregates) -> StoredStatistics:
-        """Return the whole store: the aggregates' part and the bookkeeping (a snapshot)."""
+    def as_stored(self, aggregates: StoredAggregates, days: list[int]) -> StoredStatistics:
+        """Return the small store: the counters, the days and the bookkeeping (a snapshot)."""
         return {
             **aggregates,
+            "days": days,
             "pending": sorted(self.pending | self.in_flight),
             "deferred": {
                 unique_id: sorted(hours) for unique_id, hours in self.deferred.items() if hours
@@ -107,6 +108,14 @@ class ImportLedger:
         """Move the hours being queued from pending to in flight."""
         self.pending.difference_update(ready)
         self.in_flight.update(ready)
+
+    def fail_import(self, ready: list[int], hours: dict[str, list[int]]) -> None:
+        """Put the hours of a failed import back: ready ones pending, the others deferred."""
+        self.in_flight.difference_update(ready)
+        self.pending.update(ready)
+        for unique_id, wanted in hours.items():
+            if rest := set(wanted).difference(ready):
+                self.deferred.setdefault(unique_id, set()).update(rest)
 
     def finish_import(self, ready: list[int]) -> None:
         """Mark the queued hours written, now."""

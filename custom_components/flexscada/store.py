@@ -21,7 +21,7 @@ import os
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import UnsupportedStorageVersionError
+from homeassistant.exceptions import HomeAssistantError, UnsupportedStorageVersionError
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.file import WriteError
@@ -50,7 +50,8 @@ type MeasuredValue = float | bool
 def store_keys(uid: int) -> list[str]:
     """Return the key of every store a device leaves (`.storage/<key>`): removal deletes them.
 
-    The device's own store, and its statistics (hourly aggregates and energy counters).
+    The device's own store, and its statistics' small store (energy counters, bookkeeping); the
+    statistics' day stores are listed in the latter (`async_remove_stores` removes them too).
     """
     return [f"{DOMAIN}.{uid}", statistics_store_key(uid)]
 
@@ -58,6 +59,11 @@ def store_keys(uid: int) -> list[str]:
 def statistics_store_key(uid: int) -> str:
     """Return the key of a device's statistics store (`.storage/flexscada.<uid>.statistics`)."""
     return f"{DOMAIN}.{uid}.statistics"
+
+
+def statistics_day_store_key(uid: int, day: int) -> str:
+    """Return the key of the store of one UTC day of a device's hours (`day`: its unix start)."""
+    return f"{statistics_store_key(uid)}.{day}"
 
 
 class StoreWriteError(Exception):
@@ -75,9 +81,23 @@ class DamagedStoreError(Exception):
 class CheckedStore[T: Mapping[str, Any]](Store[T]):
     """A store of one device whose failed writes are seen (HA's Store logs and forgets them)."""
 
-    def __init__(self, hass: HomeAssistant, version: int, key: str, uid: int) -> None:
-        """Initialize the store `key` of device `uid`."""
-        super().__init__(hass, version, key)
+    #: What happens after `async_set_aside`, for its warning.
+    set_aside_outcome = "the device starts empty and is asked for its config"
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        version: int,
+        key: str,
+        uid: int,
+        *,
+        serialize_in_event_loop: bool = True,
+    ) -> None:
+        """Initialize the store `key` of device `uid`.
+
+        `serialize_in_event_loop=False` encodes the JSON in the executor: for large stores.
+        """
+        super().__init__(hass, version, key, serialize_in_event_loop=serialize_in_event_loop)
         self.uid = uid
         #: Why the last write failed; None once a write reached the disk.
         self.write_error: Exception | None = None
@@ -103,6 +123,34 @@ class CheckedStore[T: Mapping[str, Any]](Store[T]):
             )
         else:
             self.write_error = None
+
+    async def async_load_or_set_aside(self, restore: Callable[[T], object]) -> T | None:
+        """Load and hand the data to `restore`; set an unusable store aside and return None."""
+        try:
+            if (stored := await self.async_load()) is not None:
+                restore(stored)
+        except (DamagedStoreError, UnsupportedStorageVersionError) as err:
+            await self.async_set_aside(err)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            await self.async_set_aside(DamagedStoreError(f"{type(err).__name__}: {err}"))
+        else:
+            return stored
+        return None
+
+    async def async_set_aside(self, reason: Exception) -> None:
+        """Rename an unusable store out of the way (as Home Assistant does with corrupt JSON)."""
+        aside = f"{self.path}.corrupt.{dt_util.utcnow().isoformat()}"
+        with suppress(FileNotFoundError):
+            await self.hass.async_add_executor_job(os.rename, self.path, aside)
+        # Nothing of the unusable data may be written back.
+        await self.async_remove()
+        LOGGER.warning(
+            "Device %s: its stored data cannot be used (%s); set aside as %s, %s",
+            self.uid,
+            reason,
+            aside,
+            self.set_aside_outcome,
+        )
 
 
 class DeviceStore(CheckedStore["StoredDevice"]):
@@ -145,25 +193,19 @@ class DeviceStore(CheckedStore["StoredDevice"]):
             return old_data  # type: ignore[return-value]
         raise DamagedStoreError(f"storage version {old_major_version} has no migration")
 
-    async def async_set_aside(self, reason: Exception) -> None:
-        """Rename an unusable store out of the way (as Home Assistant does with corrupt JSON)."""
-        aside = f"{self.path}.corrupt.{dt_util.utcnow().isoformat()}"
-        with suppress(FileNotFoundError):
-            await self.hass.async_add_executor_job(os.rename, self.path, aside)
-        # The device starts empty: nothing of the unusable data may be written back.
-        await self.async_remove()
-        LOGGER.warning(
-            "Device %s: its stored data cannot be used (%s); set aside as %s, the device "
-            "starts empty and is asked for its config",
-            self.uid,
-            reason,
-            aside,
-        )
-
 
 async def async_remove_stores(hass: HomeAssistant, uid: int) -> None:
-    """Delete every store of a removed device."""
-    for key in store_keys(uid):
+    """Delete every store of a removed device, with the day stores its statistics list."""
+    days: object = None
+    with suppress(HomeAssistantError, NotImplementedError):  # another version: no days known
+        stored = await Store[Any](hass, STORAGE_VERSION, statistics_store_key(uid)).async_load()
+        days = stored.get("days") if isinstance(stored, dict) else None
+    day_keys = [
+        statistics_day_store_key(uid, day)
+        for day in (days if isinstance(days, list) else [])
+        if isinstance(day, int)
+    ]
+    for key in store_keys(uid) + day_keys:
         await Store[Any](hass, STORAGE_VERSION, key).async_remove()
 
 

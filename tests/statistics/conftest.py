@@ -50,3 +50,14 @@ async def site(
     site = await Site.async_set_up(hass, hass_client_no_auth)
     await settle(hass)
     return site
+
+
+@pytest.fixture
+async def plain_site(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> Site:
+    """The device on a Home Assistant without the recorder, at the real time."""
+    caplog.set_level(logging.INFO)
+    return await Site.async_set_up(hass, hass_client_no_auth)

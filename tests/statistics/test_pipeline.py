@@ -13,6 +13,7 @@ import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.flexscada.device import Q5Device
+from custom_components.flexscada.statistics_store import statistics_store
 
 from ..common import entity_id_of, post_config
 from .harness import (
@@ -34,17 +35,6 @@ def power_rows(start: int, count: int, watts: float = 600.0) -> list[Any]:
         (dt_util.utc_from_timestamp(start + 60 * k), {POWER: watts, "relays.1.state": True})
         for k in range(count)
     ]
-
-
-@pytest.fixture
-async def plain_site(
-    hass: HomeAssistant,
-    hass_client_no_auth: ClientSessionGenerator,
-    caplog: pytest.LogCaptureFixture,
-) -> Site:
-    """The device on a Home Assistant without the recorder, at the real time."""
-    caplog.set_level(logging.INFO)
-    return await Site.async_set_up(hass, hass_client_no_auth)
 
 
 def now_minute() -> int:
@@ -138,3 +128,94 @@ async def test_energy_sensors_follow_the_config_and_survive_the_startup_cleanup(
     assert await hass.config_entries.async_remove(plain_site.entry.entry_id)
     await hass.async_block_till_done()
     assert f"flexscada.{UID}.statistics" not in hass_storage
+
+
+async def test_statistics_store_is_encoded_off_the_event_loop(hass: HomeAssistant) -> None:
+    """Megabytes of aggregates: the statistics store's JSON is encoded in the executor."""
+    store = statistics_store(hass, UID)
+    assert store._serialize_in_event_loop is False  # HA's Store has no public accessor
+
+
+async def test_next_upload_continues_from_the_last_integrated_row(
+    hass: HomeAssistant, plain_site: Site, hass_storage: dict[str, Any]
+) -> None:
+    """An alarm upload 10 s after the last row covers 10 s, not a whole interval; kept on disk."""
+    start = now_minute() - 3600
+    await plain_site.send(power_rows(start, 10))  # the first row covers its whole minute
+    await plain_site.send(power_rows(start + 9 * 60 + 10, 1))  # 10 s after the last row
+    expected = (10 * 60 + 10) * 600 / 3_600_000
+    assert plain_site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(expected)
+
+    # Persisted: after a reload the next row again covers only the time since the last one.
+    assert await hass.config_entries.async_reload(plain_site.entry.entry_id)
+    await hass.async_block_till_done()
+    await plain_site.send(power_rows(start + 9 * 60 + 40, 1))
+    expected += 30 * 600 / 3_600_000
+    assert plain_site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(expected)
+
+    # A store written before the field existed still loads; its next row covers an interval.
+    stored = hass_storage[f"flexscada.{UID}.statistics"]["data"]
+    del stored["last_integrated"]
+    assert await hass.config_entries.async_reload(plain_site.entry.entry_id)
+    await hass.async_block_till_done()
+    assert plain_site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(expected)
+    await plain_site.send(power_rows(start + 11 * 60, 1))
+    expected += 60 * 600 / 3_600_000
+    assert plain_site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("version", "data"),
+    [
+        (1, {"means": {}, "energy": {}}),  # keys missing
+        (1, {"means": 5, "energy": {}, "totals": {}}),  # wrong type
+        (1, {"means": {"x": 5}, "energy": {}, "totals": {}}),  # wrong type inside
+        (2, {}),  # a newer storage version
+        (0, {}),  # an older one without migration
+    ],
+)
+async def test_damaged_statistics_store_is_set_aside(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    version: int,
+    data: dict[str, Any],
+) -> None:
+    """An unusable statistics store: one warning, set aside, the entry still sets up."""
+    key = f"flexscada.{UID}.statistics"
+    hass_storage[key] = {"version": version, "minor_version": 1, "key": key, "data": data}
+    site = await Site.async_set_up(hass, hass_client_no_auth)  # asserts the setup worked
+    assert key not in hass_storage
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components.flexscada")
+    ]
+    assert len(warnings) == 1
+    assert "set aside" in warnings[0].getMessage()
+    assert "its statistics start empty" in warnings[0].getMessage()
+    await site.send(power_rows(now_minute() - 600, 5))
+    assert site.statistics.energy_total(ENERGY_UNIQUE_ID) == pytest.approx(
+        5 * KWH_PER_600_WATT_MINUTE
+    )
+
+
+async def test_statistics_store_of_a_newer_minor_version_loads(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator, hass_storage: dict[str, Any]
+) -> None:
+    """A newer minor version only adds keys: the counters are kept, nothing is set aside."""
+    key = f"flexscada.{UID}.statistics"
+    data = {
+        "means": {},
+        "energy": {},
+        "totals": {ENERGY_UNIQUE_ID: 1.5},
+        "pending": [],
+        "deferred": {},
+        "written": [],
+        "last_import": None,
+        "added_later": True,
+    }
+    hass_storage[key] = {"version": 1, "minor_version": 2, "key": key, "data": data}
+    site = await Site.async_set_up(hass, hass_client_no_auth)
+    assert site.statistics.energy_total(ENERGY_UNIQUE_ID) == 1.5
