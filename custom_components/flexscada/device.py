@@ -19,6 +19,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
 
 from .availability import Availability, availability_window
+from .checked_store import StoreClosedError, StoreWriteError
 from .commands import CommandQueue, QueuedCommand, QueueFullError
 from .config_push import (
     ConfigPush,
@@ -40,14 +41,7 @@ from .protocol import (
     MeasurementMeta,
 )
 from .statistics import DeviceStatistics
-from .store import (
-    DeviceStore,
-    MeasuredValue,
-    StoreClosedError,
-    StoreWriteError,
-    async_restore,
-    to_stored,
-)
+from .store import DeviceStore, MeasuredValue, async_restore, to_stored
 
 type FlexscadaConfigEntry = ConfigEntry[Q5Device]
 

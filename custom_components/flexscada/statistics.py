@@ -32,6 +32,7 @@ from homeassistant.util import dt as dt_util
 import numpy as np
 import numpy.typing as npt
 
+from .checked_store import StoreWriteError
 from .const import DOMAIN
 from .energy import HOUR_SECONDS
 from .logs import ThrottledLogger
@@ -56,7 +57,6 @@ from .statistics_store import (
     day_as_stored,
     statistics_store,
 )
-from .store import StoreWriteError
 
 _LOGGER = logging.getLogger(__name__)
 

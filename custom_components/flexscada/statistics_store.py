@@ -15,6 +15,7 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
+from .checked_store import CheckedStore, DamagedStoreError
 from .statistics_hours import (
     DAY_SECONDS,
     WINDOW,
@@ -24,7 +25,7 @@ from .statistics_hours import (
     day_of,
 )
 from .statistics_ledger import ImportLedger
-from .store import CheckedStore, DamagedStoreError, statistics_day_store_key, statistics_store_key
+from .store import statistics_day_store_key, statistics_store_key
 
 STORAGE_VERSION = 1
 

@@ -14,6 +14,7 @@ from http import HTTPStatus
 
 from homeassistant.util import dt as dt_util
 
+from .checked_store import StoreClosedError, StoreWriteError
 from .config_push import async_follow_config_push, async_judge_config_rejection, device_sent_config
 from .const import INLINE_DECODE_LIMIT, LOGGER
 from .device import Q5Device
@@ -33,7 +34,7 @@ from .protocol import (
     readings,
 )
 from .replies import UploadResponse, acknowledge_commands, clock_sync_time, rejection, reply_body
-from .store import StoreClosedError, StoreWriteError, to_stored
+from .store import to_stored
 
 CONFIG_UPLOAD = "config upload"
 MEASUREMENT_UPLOAD = "measurement upload"

@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.flexscada.store import CheckedStore
+from custom_components.flexscada.checked_store import CheckedStore
 
 from .harness import ENERGY_UNIQUE_ID, UID, VOLTS, VOLTS_UNIQUE_ID, Site
 from .test_pipeline import now_minute, power_rows
