@@ -34,11 +34,11 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.flexscada.config_push import MAX_DELIVERIES
 from custom_components.flexscada.const import DOMAIN
 from custom_components.flexscada.device import Q5Device
 from custom_components.flexscada.diagnostics import async_get_config_entry_diagnostics
 from custom_components.flexscada.issues import ISSUE_CONFIG_REJECTED, issue_id
+from custom_components.flexscada.pending_config import MAX_DELIVERIES
 from custom_components.flexscada.protocol.config_edit import MAX_DEVICE_CONFIG_CHARS, config_size
 
 from .common import (

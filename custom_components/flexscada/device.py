@@ -21,9 +21,6 @@ from homeassistant.util import dt as dt_util
 from .availability import Availability, availability_window
 from .checked_store import StoreClosedError, StoreWriteError
 from .commands import CommandQueue, QueuedCommand, QueueFullError
-from .config_push import (
-    ConfigPush,
-)
 from .const import (
     DOMAIN,
     LOGGER,
@@ -34,6 +31,7 @@ from .freshness import ConfigReplays, Freshness
 from .keys import KeyHealth
 from .listeners import Listeners
 from .logs import ThrottledLogger
+from .pending_config import ConfigPush
 from .protocol import (
     DeviceAction,
     DeviceConfig,

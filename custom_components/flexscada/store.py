@@ -30,9 +30,9 @@ from .checked_store import (
     StoreClosedError,
 )
 from .commands import CommandQueue, StoredQueue
-from .config_push import ConfigPush, StoredPendingConfig
 from .const import DOMAIN, LOGGER, STORE_SAVE_DELAY
 from .freshness import Freshness, StoredFreshness
+from .pending_config import ConfigPush, StoredPendingConfig
 from .protocol import (
     DeviceConfig,
     Layout,
