@@ -17,9 +17,7 @@ FLEXSCADA_BENCH_PROFILE=1 (print a cProfile of the integration's requests).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 import cProfile
-from dataclasses import dataclass
 import functools
 import io
 import itertools
@@ -53,6 +51,7 @@ from custom_components.flexscada.store import to_stored
 from custom_components.flexscada.uploads import UploadPipeline
 
 from .sites import KEY, UID, big_config, layout_of
+from .stalls import StallResult, measure_stall
 
 ROUNDS = int(os.environ.get("FLEXSCADA_BENCH_ROUNDS", "300"))
 STALL_RUNS = int(os.environ.get("FLEXSCADA_BENCH_STALL_RUNS", "5"))
@@ -122,39 +121,6 @@ async def _timed_post(client: TestClient[Any, Any], path: str, body: bytes) -> f
     elapsed = time.perf_counter() - start
     assert response.status == 200, (path, response.status)
     return elapsed
-
-
-@dataclass
-class StallResult:
-    """Longest gaps seen by the ticker, in ms, and how long the handled request took."""
-
-    max_gap_ms: float
-    request_ms: float
-
-
-async def _with_ticker(action: Callable[[], Awaitable[object]]) -> StallResult:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        last = loop.time()
-        while not stop.is_set():
-            await asyncio.sleep(0.001)
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0.02)
-    gaps.clear()
-    start = time.perf_counter()
-    await action()
-    request_ms = (time.perf_counter() - start) * 1000
-    await asyncio.sleep(0.02)  # anything the request left scheduled (state writes, saves)
-    stop.set()
-    await task
-    return StallResult(max(gaps) * 1000 if gaps else 0.0, request_ms)
 
 
 def _ms(seconds: float) -> str:
@@ -349,10 +315,10 @@ async def test_bench_http(hass: HomeAssistant, hass_client_no_auth: ClientSessio
     floor_stalls: list[StallResult] = []
     idle: list[StallResult] = []
     for body in backlogs:
-        stalls.append(await _with_ticker(functools.partial(post_backlog, body)))
-        floor_stalls.append(await _with_ticker(functools.partial(post_floor, body)))
+        stalls.append(await measure_stall(functools.partial(post_backlog, body)))
+        floor_stalls.append(await measure_stall(functools.partial(post_floor, body)))
         idle.append(
-            await _with_ticker(functools.partial(asyncio.sleep, stalls[-1].request_ms / 1000))
+            await measure_stall(functools.partial(asyncio.sleep, stalls[-1].request_ms / 1000))
         )
     await hass.async_block_till_done()
     assert device.rows_in_last_upload == count

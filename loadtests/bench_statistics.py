@@ -13,9 +13,7 @@ in-memory SQLite recorder:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 import logging
-import time
 
 from homeassistant.components.recorder.core import Recorder
 from homeassistant.components.recorder.models import StatisticData, StatisticMetaData
@@ -40,6 +38,7 @@ from custom_components.flexscada.statistics import DeviceStatistics
 from custom_components.flexscada.statistics_store import day_as_stored
 
 from .sites import big_config, layout_of
+from .stalls import measure_stall
 
 ROWS = 10_000
 UID = 1535235511
@@ -48,31 +47,6 @@ UID = 1535235511
 @pytest.fixture
 def mock_recorder_before_hass(async_setup_recorder_instance: RecorderInstanceGenerator) -> None:
     """Set the recorder up before Home Assistant (as core's recorder tests do)."""
-
-
-async def _with_ticker(action: Callable[[], Awaitable[object]]) -> tuple[float, float]:
-    """Run `action`; return its wall time and the longest loop stall meanwhile, in ms."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        last = loop.time()
-        while not stop.is_set():
-            await asyncio.sleep(0.001)
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0.02)
-    gaps.clear()
-    start = time.perf_counter()
-    await action()
-    elapsed = (time.perf_counter() - start) * 1000
-    stop.set()
-    await task
-    return elapsed, max(gaps) * 1000 if gaps else 0.0
 
 
 async def test_bench_statistics(recorder_mock: Recorder, hass: HomeAssistant) -> None:
@@ -145,8 +119,10 @@ async def test_bench_statistics(recorder_mock: Recorder, hass: HomeAssistant) ->
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("custom_components.flexscada.statistics.async_import_statistics", capture)
-        add_ms, add_stall = await _with_ticker(add_rows)
-        import_ms, import_stall = await _with_ticker(import_pass)
+        add = await measure_stall(add_rows)
+        add_ms, add_stall = add.request_ms, add.max_gap_ms
+        written = await measure_stall(import_pass)
+        import_ms, import_stall = written.request_ms, written.max_gap_ms
     statistics.async_stop()
     full_ms, full_stall = add_ms + import_ms, max(add_stall, import_stall)
 
@@ -155,7 +131,8 @@ async def test_bench_statistics(recorder_mock: Recorder, hass: HomeAssistant) ->
             async_import_statistics(hass, metadata, stats)
         await async_wait_recording_done(hass)
 
-    floor_ms, floor_stall = await _with_ticker(floor)
+    floor_result = await measure_stall(floor)
+    floor_ms, floor_stall = floor_result.request_ms, floor_result.max_gap_ms
     imported = sum(len(stats) for _, stats in captured)
     assert imported > 0
     print()

@@ -11,25 +11,22 @@ docs/screenshots/statistics-backlog.png. Run through `scripts/screenshots` (chro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from pathlib import Path
 import shutil
 import subprocess
 import sys
-import tempfile
 from typing import Any
 
 import aiohttp
-from check_demo import free_port, stop, wait_for, wait_for_demo
-from demo_ha import REPO, DemoState, HassClient
+from check_demo import free_port, wait_for
+from demo_ha import REPO, DemoState
 from screenshots import (
     HEIGHT,
     JS_CONNECTED,
     WIDTH,
-    DevTools,
-    launch_chromium,
-    page_websocket,
+    logged_in_frontend,
+    with_demo,
 )
 
 BATTERY = "sensor.example_repeater_site_battery_voltage_average"
@@ -71,74 +68,60 @@ def js_call_ws(message: dict[str, Any]) -> str:
 
 async def take(state: DemoState, out: Path) -> None:
     """Wait for the backlog's statistics, add the card, take the screenshot."""
-    async with aiohttp.ClientSession() as session:
-        tokens = await HassClient(session, state.url).login(state.user, state.password)
-        storage = json.dumps(json.dumps(tokens.frontend_storage(state.url)))
-        devtools_port = free_port()
-        profile = tempfile.mkdtemp(prefix="q5-chromium-")
-        browser = await asyncio.to_thread(launch_chromium, devtools_port, profile)
-        try:
-            page_ws = await page_websocket(session, devtools_port)
-            async with session.ws_connect(page_ws, max_msg_size=0) as ws:
-                tools = DevTools(ws)
-                await tools.call("Page.enable")
-                await tools.viewport(WIDTH, HEIGHT)
-                await tools.goto(state.url + "/manifest.json")
-                await tools.evaluate(f"localStorage.setItem('hassTokens', {storage}); true")
-                await tools.evaluate("localStorage.setItem('dockedSidebar', '\"docked\"'); true")
-                await tools.goto(f"{state.url}/lovelace/0")
-                await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
+    async with (
+        aiohttp.ClientSession() as session,
+        logged_in_frontend(session, state, WIDTH, HEIGHT) as tools,
+    ):
+        await tools.goto(f"{state.url}/lovelace/0")
+        await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
 
-                async def hours_written() -> int | None:
-                    result = json.loads(
-                        await tools.evaluate(
-                            js_call_ws(
-                                {
-                                    "type": "recorder/statistics_during_period",
-                                    "start_time": "2000-01-01T00:00:00Z",
-                                    "statistic_ids": [BATTERY],
-                                    "period": "hour",
-                                    "types": ["min", "max"],
-                                }
-                            )
-                        )
-                    )
-                    rows = result.get(BATTERY, [])
-                    # HA's own hours are flat (one state); the backlog's hours have a range.
-                    spread = [row for row in rows if row["max"] - row["min"] > 0.05]
-                    print(f"screenshots: {len(rows)} hourly rows, {len(spread)} from the rows")
-                    return len(spread) if len(spread) >= 20 else None
-
-                await wait_for("the backlog's hourly statistics", hours_written, 900, every=20)
-                # A dashboard of its own (the default overview is generated), one card in a panel.
+        async def hours_written() -> int | None:
+            result = json.loads(
                 await tools.evaluate(
                     js_call_ws(
                         {
-                            "type": "lovelace/dashboards/create",
-                            "url_path": DASHBOARD,
-                            "title": "Q5 statistics",
-                            "mode": "storage",
+                            "type": "recorder/statistics_during_period",
+                            "start_time": "2000-01-01T00:00:00Z",
+                            "statistic_ids": [BATTERY],
+                            "period": "hour",
+                            "types": ["min", "max"],
                         }
                     )
                 )
-                view = {"title": "Q5", "panel": True, "cards": [CARD]}
-                await tools.evaluate(
-                    js_call_ws(
-                        {
-                            "type": "lovelace/config/save",
-                            "url_path": DASHBOARD,
-                            "config": {"views": [view]},
-                        }
-                    )
-                )
-                await tools.viewport(WIDTH, 700)
-                await tools.goto(f"{state.url}/{DASHBOARD}/0")
-                await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
-                await asyncio.sleep(8)
-                await tools.screenshot(out)
-        finally:
-            await asyncio.to_thread(stop, browser)
-            await asyncio.to_thread(shutil.rmtree, profile, ignore_errors=True)
+            )
+            rows = result.get(BATTERY, [])
+            # HA's own hours are flat (one state); the backlog's hours have a range.
+            spread = [row for row in rows if row["max"] - row["min"] > 0.05]
+            print(f"screenshots: {len(rows)} hourly rows, {len(spread)} from the rows")
+            return len(spread) if len(spread) >= 20 else None
+
+        await wait_for("the backlog's hourly statistics", hours_written, 900, every=20)
+        # A dashboard of its own (the default overview is generated), one card in a panel.
+        await tools.evaluate(
+            js_call_ws(
+                {
+                    "type": "lovelace/dashboards/create",
+                    "url_path": DASHBOARD,
+                    "title": "Q5 statistics",
+                    "mode": "storage",
+                }
+            )
+        )
+        view = {"title": "Q5", "panel": True, "cards": [CARD]}
+        await tools.evaluate(
+            js_call_ws(
+                {
+                    "type": "lovelace/config/save",
+                    "url_path": DASHBOARD,
+                    "config": {"views": [view]},
+                }
+            )
+        )
+        await tools.viewport(WIDTH, 700)
+        await tools.goto(f"{state.url}/{DASHBOARD}/0")
+        await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
+        await asyncio.sleep(8)
+        await tools.screenshot(out)
 
 
 def main() -> int:
@@ -146,16 +129,7 @@ def main() -> int:
     out = REPO / "docs" / "screenshots" / "statistics-backlog.png"
     state_dir = REPO / ".demo" / "screenshot-statistics"
     demo = start_demo(state_dir, free_port())
-    try:
-        wait_for_demo(demo, state_dir, 300)
-        asyncio.run(take(DemoState.load(state_dir / "state.json"), out))
-    except (RuntimeError, TimeoutError, aiohttp.ClientError, OSError) as err:
-        print(f"screenshots: FAILED: {err}", file=sys.stderr)
-        return 1
-    finally:
-        with contextlib.suppress(OSError):
-            stop(demo)
-    return 0
+    return with_demo(demo, state_dir, lambda state: take(state, out))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+from collections.abc import AsyncIterator, Callable, Coroutine
 import contextlib
 import itertools
 import json
@@ -178,6 +179,32 @@ async def page_websocket(session: aiohttp.ClientSession, port: int) -> str:
     return await wait_for("Chromium's DevTools", page_url, 30, every=0.3)
 
 
+@contextlib.asynccontextmanager
+async def logged_in_frontend(
+    session: aiohttp.ClientSession, state: DemoState, width: int, height: int
+) -> AsyncIterator[DevTools]:
+    """Yield headless Chromium's DevTools, logged in as the demo user, on the frontend's origin."""
+    tokens = await HassClient(session, state.url).login(state.user, state.password)
+    storage = json.dumps(json.dumps(tokens.frontend_storage(state.url)))
+    devtools_port = free_port()
+    profile = tempfile.mkdtemp(prefix="q5-chromium-")
+    browser = await asyncio.to_thread(launch_chromium, devtools_port, profile)
+    try:
+        page_ws = await page_websocket(session, devtools_port)
+        async with session.ws_connect(page_ws, max_msg_size=0) as ws:
+            tools = DevTools(ws)
+            await tools.call("Page.enable")
+            await tools.viewport(width, height)
+            # Same origin first (a static file that does not start the app), then tokens.
+            await tools.goto(state.url + "/manifest.json")
+            await tools.evaluate(f"localStorage.setItem('hassTokens', {storage}); true")
+            await tools.evaluate("localStorage.setItem('dockedSidebar', '\"docked\"'); true")
+            yield tools
+    finally:
+        await asyncio.to_thread(stop, browser)
+        await asyncio.to_thread(shutil.rmtree, profile, ignore_errors=True)
+
+
 async def device_id_of(api: Api, entity_id: str) -> str:
     """Return the device id of an entity (through the template API)."""
     rendered = await api.post("/api/template", {"template": f"{{{{ device_id('{entity_id}') }}}}"})
@@ -225,57 +252,38 @@ async def take(state: DemoState, out_dir: Path, simulator_log: Path) -> None:
         if switch is None:
             raise RuntimeError("no relay switch that is off")
         device_id = await device_id_of(api, switch)
-        tokens = await HassClient(session, state.url).login(state.user, state.password)
-        storage = json.dumps(json.dumps(tokens.frontend_storage(state.url)))
+        async with logged_in_frontend(session, state, WIDTH, DEVICE_PAGE_HEIGHT) as tools:
+            await tools.goto(f"{state.url}/config/devices/device/{device_id}")
+            await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
+            if await tools.evaluate(JS_ON_LOGIN_PAGE):
+                raise RuntimeError("the frontend shows its login page: tokens not accepted")
+            await asyncio.sleep(6)  # let cards render and the next upload arrive
+            page_height = await tools.evaluate(JS_LOWEST_CARD_BOTTOM)
+            await tools.viewport(WIDTH, min(DEVICE_PAGE_HEIGHT, int(page_height) + 24))
+            await asyncio.sleep(1)
+            await tools.screenshot(out_dir / "device.png")
 
-        devtools_port = free_port()
-        profile = tempfile.mkdtemp(prefix="q5-chromium-")
-        browser = await asyncio.to_thread(launch_chromium, devtools_port, profile)
-        try:
-            page_ws = await page_websocket(session, devtools_port)
-            async with session.ws_connect(page_ws, max_msg_size=0) as ws:
-                tools = DevTools(ws)
-                await tools.call("Page.enable")
-                await tools.viewport(WIDTH, DEVICE_PAGE_HEIGHT)
-                # Same origin first (a static file that does not start the app), then tokens.
-                await tools.goto(state.url + "/manifest.json")
-                await tools.evaluate(f"localStorage.setItem('hassTokens', {storage}); true")
-                await tools.evaluate("localStorage.setItem('dockedSidebar', '\"docked\"'); true")
+            await api.post("/api/services/switch/turn_on", {"entity_id": switch})
 
-                await tools.goto(f"{state.url}/config/devices/device/{device_id}")
-                await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
-                if await tools.evaluate(JS_ON_LOGIN_PAGE):
-                    raise RuntimeError("the frontend shows its login page: tokens not accepted")
-                await asyncio.sleep(6)  # let cards render and the next upload arrive
-                page_height = await tools.evaluate(JS_LOWEST_CARD_BOTTOM)
-                await tools.viewport(WIDTH, min(DEVICE_PAGE_HEIGHT, int(page_height) + 24))
-                await asyncio.sleep(1)
-                await tools.screenshot(out_dir / "device.png")
+            async def reported_on() -> bool:
+                current = await api.get(f"/api/states/{switch}")
+                return current["state"] == "on" and not current["attributes"].get("pending")
 
-                await api.post("/api/services/switch/turn_on", {"entity_id": switch})
+            await wait_for(f"{switch} reported on", reported_on, 60)
+            await asyncio.sleep(2)
+            await tools.screenshot(out_dir / "relay-switched.png")
 
-                async def reported_on() -> bool:
-                    current = await api.get(f"/api/states/{switch}")
-                    return current["state"] == "on" and not current["attributes"].get("pending")
+            await tools.viewport(WIDTH, HEIGHT)
+            await tools.evaluate(js_more_info(switch))
+            await asyncio.sleep(4)
+            await tools.screenshot(out_dir / "relay-more-info.png")
 
-                await wait_for(f"{switch} reported on", reported_on, 60)
-                await asyncio.sleep(2)
-                await tools.screenshot(out_dir / "relay-switched.png")
+            await change_upload_interval(tools, api, state.url, device_id, out_dir)
 
-                await tools.viewport(WIDTH, HEIGHT)
-                await tools.evaluate(js_more_info(switch))
-                await asyncio.sleep(4)
-                await tools.screenshot(out_dir / "relay-more-info.png")
-
-                await change_upload_interval(tools, api, state.url, device_id, out_dir)
-
-                await tools.goto(f"{state.url}/config/integrations/dashboard")
-                await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
-                await asyncio.sleep(5)
-                await tools.screenshot(out_dir / "discovered.png")
-        finally:
-            await asyncio.to_thread(stop, browser)
-            await asyncio.to_thread(shutil.rmtree, profile, ignore_errors=True)
+            await tools.goto(f"{state.url}/config/integrations/dashboard")
+            await wait_for("the frontend to connect", lambda: tools.evaluate(JS_CONNECTED), 60)
+            await asyncio.sleep(5)
+            await tools.screenshot(out_dir / "discovered.png")
     print(f"screenshots: relay {switch} switched on; simulator log: {simulator_log}")
 
 
@@ -290,10 +298,20 @@ def main() -> int:
     state_dir = Path(args.state_dir)
     port = free_port()
     demo = start_headless_demo("screenshots", state_dir, port)
+    return with_demo(
+        demo, state_dir, lambda state: take(state, out_dir, state_dir / "simulator.log")
+    )
+
+
+def with_demo(
+    demo: subprocess.Popen[bytes],
+    state_dir: Path,
+    take: Callable[[DemoState], Coroutine[Any, Any, None]],
+) -> int:
+    """Wait for a started demo, run `take` against it, stop it; 0 if it worked, else 1."""
     try:
         wait_for_demo(demo, state_dir, 300)
-        state = DemoState.load(state_dir / "state.json")
-        asyncio.run(take(state, out_dir, state_dir / "simulator.log"))
+        asyncio.run(take(DemoState.load(state_dir / "state.json")))
     except (RuntimeError, TimeoutError, aiohttp.ClientError, OSError) as err:
         print(f"screenshots: FAILED: {err}", file=sys.stderr)
         return 1

@@ -171,3 +171,24 @@ def failing(_original: Writer) -> Writer:
         raise WriteError(OSError(28, "No space left on device"))
 
     return write
+
+
+def device_store_file(config: dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
+    """Return `.storage/flexscada.<UID>` as a device that never uploaded leaves it, with `config`
+    and any other stored `fields` (for hass_storage)."""
+    return {
+        "version": 1,
+        "minor_version": 1,
+        "key": f"{DOMAIN}.{UID}",
+        "data": {
+            "config": config,
+            "values": {},
+            "latest_timestamp": None,
+            "last_upload": None,
+            "meta": None,
+            "rows_in_last_upload": 0,
+            "rows_total": 0,
+            "commands": None,
+            **fields,
+        },
+    }

@@ -44,6 +44,7 @@ from custom_components.flexscada.protocol.config_edit import MAX_DEVICE_CONFIG_C
 from .common import (
     DEVICE_EPOCH,
     UID,
+    device_store_file,
     distinct_values,
     entity_id_of,
     example_config,
@@ -522,22 +523,7 @@ async def test_store_without_usable_pending_config_loads(
     pending_field: dict[str, Any],
 ) -> None:
     """A device store without a (usable) pending config loads with nothing pending."""
-    hass_storage[f"{DOMAIN}.{UID}"] = {
-        "version": 1,
-        "minor_version": 1,
-        "key": f"{DOMAIN}.{UID}",
-        "data": {
-            "config": example_config(),
-            "values": {},
-            "latest_timestamp": None,
-            "last_upload": None,
-            "meta": None,
-            "rows_in_last_upload": 0,
-            "rows_total": 0,
-            "commands": None,
-            **pending_field,
-        },
-    }
+    hass_storage[f"{DOMAIN}.{UID}"] = device_store_file(example_config(), **pending_field)
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()

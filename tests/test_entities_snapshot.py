@@ -13,6 +13,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, snapsh
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.flexscada import PLATFORMS
+
 from .common import (
     DEVICE_EPOCH,
     distinct_values,
@@ -28,14 +30,7 @@ from .common import (
 @pytest.mark.freeze_time("2026-11-25 12:00:00+00:00")
 @pytest.mark.parametrize(
     "platform",
-    [
-        Platform.BINARY_SENSOR,
-        Platform.BUTTON,
-        Platform.NUMBER,
-        Platform.SELECT,
-        Platform.SENSOR,
-        Platform.SWITCH,
-    ],
+    PLATFORMS,
 )
 async def test_entities(
     hass: HomeAssistant,

@@ -33,6 +33,7 @@ from custom_components.flexscada.protocol import readings
 from .common import (
     DEVICE_EPOCH,
     UID,
+    device_store_file,
     distinct_values,
     example_config,
     layout_of,
@@ -254,21 +255,7 @@ async def test_stored_config_over_the_caps_is_fetched_again(
     """A config stored before the caps (upload_interval 10**12) does not break setup."""
     config = example_config()
     config["upload_interval"] = 10**12
-    hass_storage[f"flexscada.{UID}"] = {
-        "version": 1,
-        "minor_version": 1,
-        "key": f"flexscada.{UID}",
-        "data": {
-            "config": config,
-            "values": {},
-            "latest_timestamp": None,
-            "last_upload": None,
-            "meta": None,
-            "rows_in_last_upload": 0,
-            "rows_total": 0,
-            "commands": None,
-        },
-    }
+    hass_storage[f"flexscada.{UID}"] = device_store_file(config)
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     assert config_entry.runtime_data.config is None
