@@ -60,6 +60,9 @@ from .statistics_store import (
 
 _LOGGER = logging.getLogger(__name__)
 
+#: Uploads of up to this many rows are aggregated on the loop (well under a millisecond);
+#: a backlog goes to the executor, so the loop never stalls on it.
+INLINE_AGGREGATE_ROWS = 64
 #: Hours per import job (the recorder writes one job in one transaction).
 IMPORT_CHUNK_HOURS = 168
 
@@ -151,7 +154,7 @@ class DeviceStatistics:
         new: npt.NDArray[np.bool_] | None = None,
         timestamps: npt.NDArray[np.int64] | None = None,
     ) -> None:
-        """Aggregate rows (in the executor) and persist; return once they are durable.
+        """Aggregate rows (a backlog in the executor) and persist; return once they are durable.
 
         `new` selects the rows not seen before (a retransmitted upload repeats rows); every
         row counts when it is None. `timestamps` replace the rows' own (the pipeline re-stamps
@@ -169,9 +172,12 @@ class DeviceStatistics:
             if not all(key in rows.layout for key in keys + [e.power_key for e in sources.energy]):
                 return  # rows of another config than the sources (cannot happen via the runtime)
             now = int(dt_util.utcnow().timestamp())
-            touched = await self.hass.async_add_executor_job(
-                self.aggregates.add, rows, sources, now, new
-            )
+            if len(rows) <= INLINE_AGGREGATE_ROWS:  # the usual upload: cheaper than a hop
+                touched = self.aggregates.add(rows, sources, now, new)
+            else:
+                touched = await self.hass.async_add_executor_job(
+                    self.aggregates.add, rows, sources, now, new
+                )
             # The ledger changes only on the loop: the executor only reads it.
             self.ledger.pending |= touched
             self.ledger.forget_hours_before(now - now % HOUR_SECONDS - int(WINDOW.total_seconds()))
